@@ -1,0 +1,69 @@
+/**
+ * The one catalogue of error codes tidings answers with. Every HTTP error body is
+ * `{"error":{"code":"TIDINGS_…","message":"…"}}`; the status lives here, next to the code,
+ * so a route can never pair a code with the wrong status.
+ */
+export const ERRORS = {
+  // request shape
+  TIDINGS_BAD_JSON: { status: 400, message: 'Request body is not valid JSON' },
+  TIDINGS_BAD_REQUEST: { status: 400, message: 'Request is malformed' },
+  TIDINGS_VALIDATION: { status: 400, message: 'Request body has a wrong or missing field' },
+  TIDINGS_INVALID_PATH_FILTER: { status: 400, message: 'Invalid path filter' },
+  TIDINGS_BODY_TOO_LARGE: { status: 413, message: 'Request body is too large' },
+  TIDINGS_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json' },
+  TIDINGS_NOT_FOUND: { status: 404, message: 'No such route' },
+  TIDINGS_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  // authentication and sessions
+  TIDINGS_BAD_CREDENTIALS: { status: 401, message: 'Unknown login or wrong password' },
+  TIDINGS_LOGIN_RATE_LIMITED: { status: 429, message: 'Too many failed logins; try again later' },
+  TIDINGS_SESSION_MISSING: { status: 401, message: "Missing parameter 'session'" },
+  TIDINGS_SESSION_UNKNOWN: { status: 401, message: 'No such session, or it has expired' },
+  TIDINGS_SECRET_MISSING: { status: 403, message: 'The session secret cookie is missing' },
+  TIDINGS_SECRET_WRONG: { status: 403, message: 'The session secret cookie does not match' },
+  TIDINGS_IP_MISMATCH: { status: 403, message: 'The client IP does not match the session' },
+  TIDINGS_ORIGIN_FORBIDDEN: { status: 403, message: 'Origin not allowed' },
+  TIDINGS_USER_DISABLED: { status: 403, message: 'The user is not enabled for mail' },
+  TIDINGS_WEBSOCKETS_DISABLED: { status: 403, message: 'WebSockets are disabled for this user' },
+  TIDINGS_TOO_MANY_CONNECTIONS: { status: 429, message: 'Too many connections for this user' },
+  TIDINGS_DUPLICATE_CONNECTION: { status: 409, message: 'A connection with this id already exists for this user' },
+  TIDINGS_PUSH_UNAUTHORIZED: { status: 401, message: 'Missing or wrong bearer token' },
+  TIDINGS_PUSH_DISABLED: { status: 403, message: 'Publishing is disabled: tidings.push.token is empty' },
+  TIDINGS_ADMIN_UNAUTHORIZED: { status: 401, message: 'Missing or wrong admin token' },
+  TIDINGS_ADMIN_DISABLED: { status: 403, message: 'The admin API is disabled: tidings.admin.token is empty' },
+  TIDINGS_NOTIFY_UNAUTHORIZED: { status: 401, message: 'Missing or wrong Basic credentials' },
+  TIDINGS_NOTIFY_DISABLED: { status: 403, message: 'The notify endpoint is disabled: tidings.notify.login/password are empty' },
+  // addressing
+  TIDINGS_UNKNOWN_USER: { status: 404, message: 'No such user' },
+  TIDINGS_UNKNOWN_CONTEXT: { status: 404, message: 'No such context' },
+  TIDINGS_UNKNOWN_KEY: { status: 400, message: 'No such configuration key' },
+  TIDINGS_CONFIG_TYPE: { status: 400, message: 'Value has the wrong type for this key' },
+  TIDINGS_CONFIG_INVALID: { status: 422, message: 'The configuration is invalid' },
+  // server state
+  TIDINGS_NOT_READY: { status: 503, message: 'This node cannot deliver cluster-wide right now' },
+  TIDINGS_SHUTTING_DOWN: { status: 503, message: 'This node is shutting down' },
+  TIDINGS_INTERNAL: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class TidingsError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'TidingsError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = details;
+  }
+
+  toBody(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } };
+  }
+}
+
+export function errorBody(code: ErrorCode, message?: string): string {
+  return JSON.stringify(new TidingsError(code, message).toBody());
+}
