@@ -50,6 +50,7 @@ export const SCHEMA = {
   'tidings.admin.token': secret('Bearer token for the /api/admin routes and the CLI; empty = admin API answers 403.'),
   'tidings.session.lifetimeSeconds': int(3600, 10, 31_536_000, 'Session lifetime; every use slides it forward.', { reloadable: true }),
   'tidings.session.cookieSecure': bool(false, 'Mark the secret cookie Secure (set true behind HTTPS).', { reloadable: true }),
+  'tidings.session.cookieSameSite': str('Lax', 'SameSite of the secret cookie: Strict, Lax or None (None needs HTTPS; use it when allowedOrigins are on other sites).', { reloadable: true }),
   'tidings.session.ipCheck': bool(false, 'Refuse sockets from another client IP than the login\'s.', { reloadable: true, cascade: true }),
   'tidings.login.maxFailuresPerIp': int(20, 1, 1_000_000, 'Failed logins allowed per client IP within the window, then 429.', { reloadable: true }),
   'tidings.login.maxFailuresPerLogin': int(5, 1, 1_000_000, 'Failed logins allowed per login name within the window, then 429.', { reloadable: true }),

@@ -1,0 +1,20 @@
+import type { PushEvent, TransportKind, UserKey } from '../domain/types.js';
+
+/** Close reasons shared by every transport; WebSocket close codes mirror HTTP statuses in the 4xxx range. */
+export const CLOSE = {
+  goingAway: { code: 1001, reason: 'server shutting down' },
+  sessionEnded: { code: 4401, reason: 'session:invalid' },
+} as const;
+export type CloseReason = (typeof CLOSE)[keyof typeof CLOSE];
+
+/** One open connection on this node, whatever its transport. */
+export interface LocalConnection {
+  readonly id: string;
+  readonly user: UserKey;
+  readonly sessionId: string;
+  readonly path: string;
+  readonly transport: TransportKind;
+  /** `json` is the event's wire JSON `{name,args,namespace,id}`, serialized once for every connection. */
+  send(event: PushEvent, json: string): void;
+  close(why: CloseReason): void;
+}

@@ -1,0 +1,69 @@
+import type { PushEvent, UserKey } from '../domain/types.js';
+import type { CloseReason, LocalConnection } from './local-connection.js';
+import { matchesPath } from './path-filter.js';
+
+/** The connections this node holds, by user. Pure bookkeeping and fan-out; no I/O of its own. */
+export class LocalHub {
+  readonly #byUser = new Map<UserKey, Map<string, LocalConnection>>();
+  #count = 0;
+
+  add(c: LocalConnection): void {
+    let conns = this.#byUser.get(c.user);
+    if (!conns) this.#byUser.set(c.user, (conns = new Map()));
+    if (!conns.has(c.id)) this.#count++;
+    conns.set(c.id, c);
+  }
+
+  /** Removes `c` only if it is still the registered connection under its id. */
+  remove(c: LocalConnection): boolean {
+    const conns = this.#byUser.get(c.user);
+    if (!conns || conns.get(c.id) !== c) return false;
+    conns.delete(c.id);
+    this.#count--;
+    if (conns.size === 0) this.#byUser.delete(c.user);
+    return true;
+  }
+
+  has(user: UserKey): boolean {
+    return this.#byUser.has(user);
+  }
+
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Sends to every matching connection of `user` except the one whose id is `sourceToken`; returns how many got it. */
+  deliver(user: UserKey, event: PushEvent, json: string, pathFilter: string | null, sourceToken: string | null): number {
+    const conns = this.#byUser.get(user);
+    if (!conns) return 0;
+    let n = 0;
+    for (const c of conns.values()) {
+      if (sourceToken !== null && c.id === sourceToken) continue;
+      if (!matchesPath(pathFilter, c.path)) continue;
+      c.send(event, json);
+      n++;
+    }
+    return n;
+  }
+
+  closeSession(sessionId: string, why: CloseReason): number {
+    let n = 0;
+    for (const conns of this.#byUser.values()) {
+      for (const c of [...conns.values()]) {
+        if (c.sessionId === sessionId) {
+          c.close(why);
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
+  closeAll(why: CloseReason): void {
+    for (const conns of [...this.#byUser.values()]) for (const c of [...conns.values()]) c.close(why);
+  }
+
+  *all(): Iterable<LocalConnection> {
+    for (const conns of this.#byUser.values()) yield* conns.values();
+  }
+}

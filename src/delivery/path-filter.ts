@@ -1,0 +1,25 @@
+import { TidingsError } from '../errors.js';
+
+const ALLOWED = /^[A-Za-z0-9_.\-/]+$/;
+
+/** Checks a publish-side path filter (CONTRACT §6); throws TIDINGS_INVALID_PATH_FILTER naming the rule broken. */
+export function validatePathFilter(filter: string | null): void {
+  if (filter === null || filter === '*') return;
+  const bad = (why: string) => new TidingsError('TIDINGS_INVALID_PATH_FILTER', `Invalid path filter '${filter}': ${why}`);
+  if (filter === '') throw bad('it is empty');
+  const base = filter.endsWith('/*') ? filter.slice(0, -2) : filter;
+  if (!base.startsWith('/')) throw bad("it must start with '/'");
+  if (base.endsWith('/')) throw bad("it must not end with '/'");
+  if (base.includes('//')) throw bad("it must not contain '//'");
+  if (!ALLOWED.test(base)) throw bad('only A-Z a-z 0-9 _ . - / are allowed');
+}
+
+/** Whether a socket with `path` gets an event published with `filter`. */
+export function matchesPath(filter: string | null, path: string): boolean {
+  if (filter === null) return true;
+  if (path === '') return false;
+  if (filter === '*') return true;
+  if (!filter.endsWith('/*')) return filter === path;
+  const base = filter.slice(0, -2);
+  return path === base || path.startsWith(base + '/');
+}

@@ -1,0 +1,93 @@
+import type { PushEvent, Publication, UserKey } from '../domain/types.js';
+import { userKey } from '../domain/types.js';
+import type { ConnectionRegistry } from '../ports/connection-registry.js';
+import type { DedupeStore } from '../ports/dedupe-store.js';
+import type { RemoteBatchItem } from '../ports/cluster-bus.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { EventIds } from './event-ids.js';
+import type { LocalHub } from './local-hub.js';
+import { validatePathFilter } from './path-filter.js';
+import { withId } from './wire.js';
+
+/** The part of the remote-delivery buffer the publisher needs. */
+export interface RemoteOffer {
+  offer(o: { user: string; pathFilter: string | null; targets: readonly string[]; item: { id: string; body: string; sourceToken: string | null } }): void;
+}
+
+export interface PublishResult {
+  readonly id: string;
+  readonly duplicate: boolean;
+  /** Connections on this node that got it at once. */
+  readonly local: number;
+  /** Other nodes it was handed to the remote-delivery buffer for. */
+  readonly remoteNodes: readonly string[];
+}
+
+/**
+ * The path of one event: validate → dedupe → local sockets at once → remote-delivery buffer for
+ * every other node that holds a connection of the user (and only those).
+ */
+export class Publisher {
+  readonly #nodeId: string;
+  readonly #hub: LocalHub;
+  readonly #registry: ConnectionRegistry;
+  readonly #dedupe: DedupeStore;
+  readonly #remote: RemoteOffer;
+  readonly #dedupeTtlMs: () => number;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #ids: EventIds;
+
+  constructor(deps: { nodeId: string; hub: LocalHub; registry: ConnectionRegistry; dedupe: DedupeStore; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
+    this.#nodeId = deps.nodeId;
+    this.#hub = deps.hub;
+    this.#registry = deps.registry;
+    this.#dedupe = deps.dedupe;
+    this.#remote = deps.remote;
+    this.#dedupeTtlMs = deps.dedupeTtlMs;
+    this.#metrics = deps.metrics;
+    this.#log = deps.log;
+    this.#ids = new EventIds(deps.nodeId);
+  }
+
+  async publish(p: Publication, source = 'api'): Promise<PublishResult> {
+    validatePathFilter(p.pathFilter);
+    const user = userKey(p.user);
+    const id = this.#ids.next();
+    if (p.key !== null && !(await this.#dedupe.firstSeen(`${user}:${p.key}`, this.#dedupeTtlMs()))) {
+      this.#metrics.duplicates.inc();
+      return { id, duplicate: true, local: 0, remoteNodes: [] };
+    }
+    this.#metrics.published.inc({ source });
+    const body = JSON.stringify({ name: p.name, args: p.args, namespace: p.namespace });
+    const event: PushEvent = { id, name: p.name, args: p.args, namespace: p.namespace };
+    const json = withId(id, body);
+    const local = this.#hub.deliver(user, event, json, p.pathFilter, p.sourceToken);
+    if (local > 0) this.#metrics.deliveredLocal.inc({ origin: 'local' }, local);
+    const remoteNodes = (await this.#registry.nodesFor(user)).filter((n) => n !== this.#nodeId);
+    if (remoteNodes.length > 0) {
+      this.#remote.offer({ user, pathFilter: p.pathFilter, targets: remoteNodes, item: { id, body, sourceToken: p.sourceToken } });
+    }
+    return { id, duplicate: false, local, remoteNodes };
+  }
+
+  /** A batch from another node's buffer: local fan-out with the same path and echo rules. */
+  receive(batch: readonly RemoteBatchItem[]): void {
+    this.#metrics.remoteBatchesIn.inc();
+    for (const item of batch) {
+      if (!this.#hub.has(item.user as UserKey)) continue;
+      item.payloads.forEach((json, i) => {
+        let event: PushEvent;
+        try {
+          event = JSON.parse(json) as PushEvent;
+        } catch {
+          this.#log.warn({ user: item.user }, 'dropped a malformed remote payload');
+          return;
+        }
+        const n = this.#hub.deliver(item.user, event, json, item.pathFilter, item.sourceTokens[i] ?? null);
+        if (n > 0) this.#metrics.deliveredLocal.inc({ origin: 'remote' }, n);
+      });
+    }
+  }
+}

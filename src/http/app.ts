@@ -1,0 +1,61 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { TidingsError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The HTTP side: a fastify instance on a server whose `request` dispatch tidings owns, so that
+ * `/socket.io/…` goes to Socket.IO (after the gate) and everything else to fastify.
+ * Every error leaves as `{"error":{"code","message"}}`.
+ */
+export function buildHttp(opts: { log: Logger; maxBodyBytes: number; socketIo: () => RawHandler | null }): { app: FastifyInstance; server: Server } {
+  let server!: Server;
+  const app = Fastify({
+    loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.maxBodyBytes,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    serverFactory: (handler) => {
+      server = createServer((req, res) => {
+        const sio = req.url?.startsWith('/socket.io/') ? opts.socketIo() : null;
+        if (sio) sio(req, res);
+        else handler(req, res);
+      });
+      return server;
+    },
+  });
+
+  app.setErrorHandler((err: FastifyError | TidingsError, req, reply) => {
+    const te = err instanceof TidingsError ? err : translate(err as FastifyError);
+    if (te.status >= 500) req.log.error({ err }, 'request failed');
+    const headers = (te.details?.headers ?? {}) as Record<string, string>;
+    void reply.code(te.status).headers(headers).type('application/json; charset=utf-8').send(te.toBody());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(new TidingsError('TIDINGS_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`).toBody());
+  });
+  return { app: app as unknown as FastifyInstance, server };
+}
+
+function translate(err: FastifyError): TidingsError {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new TidingsError('TIDINGS_BODY_TOO_LARGE');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new TidingsError('TIDINGS_UNSUPPORTED_MEDIA_TYPE');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new TidingsError('TIDINGS_BAD_JSON', 'The body is empty');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new TidingsError('TIDINGS_BAD_JSON', `Request body is not valid JSON: ${err.message}`);
+  }
+  if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) return new TidingsError('TIDINGS_BAD_JSON', `Request body is not valid JSON: ${err.message}`);
+  if (err.validation) return new TidingsError('TIDINGS_VALIDATION', err.message);
+  if (err.statusCode === 413) return new TidingsError('TIDINGS_BODY_TOO_LARGE');
+  if (err.statusCode === 415) return new TidingsError('TIDINGS_UNSUPPORTED_MEDIA_TYPE');
+  if (err.statusCode === 405) return new TidingsError('TIDINGS_METHOD_NOT_ALLOWED');
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return new TidingsError('TIDINGS_BAD_REQUEST', err.message);
+  return new TidingsError('TIDINGS_INTERNAL');
+}

@@ -1,0 +1,42 @@
+import { TidingsError } from '../errors.js';
+
+/** Small field checks whose messages name the field and what it must be. */
+export type Body = Record<string, unknown>;
+
+export function objectBody(body: unknown): Body {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new TidingsError('TIDINGS_VALIDATION', 'The body must be a JSON object');
+  return body as Body;
+}
+
+export function str(b: Body, field: string, opts: { optional?: boolean; max?: number } = {}): string | null {
+  const v = b[field];
+  if (v === undefined || v === null) {
+    if (opts.optional) return null;
+    throw new TidingsError('TIDINGS_VALIDATION', `'${field}' is required`);
+  }
+  if (typeof v !== 'string' || v === '') throw new TidingsError('TIDINGS_VALIDATION', `'${field}' must be a non-empty string`);
+  if (opts.max !== undefined && v.length > opts.max) throw new TidingsError('TIDINGS_VALIDATION', `'${field}' must be at most ${opts.max} characters`);
+  return v;
+}
+
+export function reqStr(b: Body, field: string, max = 1024): string {
+  return str(b, field, { max }) as string;
+}
+
+export function id(b: Body, field: string): number {
+  const v = b[field];
+  if (v === undefined || v === null) throw new TidingsError('TIDINGS_VALIDATION', `'${field}' is required`);
+  const n = typeof v === 'string' && /^\d{1,10}$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new TidingsError('TIDINGS_VALIDATION', `'${field}' must be a non-negative integer`);
+  return n;
+}
+
+export function queryId(q: Record<string, string | undefined>, field: string, optional = false): number | null {
+  const v = q[field];
+  if (v === undefined || v === '') {
+    if (optional) return null;
+    throw new TidingsError('TIDINGS_VALIDATION', `query parameter '${field}' is required`);
+  }
+  if (!/^\d{1,10}$/.test(v)) throw new TidingsError('TIDINGS_VALIDATION', `query parameter '${field}' must be a non-negative integer`);
+  return Number(v);
+}

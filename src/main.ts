@@ -1,0 +1,47 @@
+import { TidingsNode } from './app/tidings-node.js';
+import { ConfigError } from './config/config-error.js';
+import { createLogger } from './log.js';
+
+/** `tidings serve`: one node until SIGTERM/SIGINT; SIGHUP reloads the configuration cluster-wide. */
+export async function serve(configDir: string): Promise<void> {
+  let node: TidingsNode;
+  try {
+    node = new TidingsNode({ configDir });
+    await node.start();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`tidings: configuration error: ${e.message}\n`);
+      process.exit(2);
+    }
+    const log = createLogger();
+    log.fatal({ err: e }, 'tidings could not start');
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    node.log.info({ signal }, 'stopping');
+    // The orchestrator's patience is finite: exit within 10 s whatever hangs.
+    setTimeout(() => {
+      node.log.error('stop took longer than 9 s; exiting anyway');
+      process.exit(1);
+    }, 9000).unref();
+    node.stop().then(
+      () => process.exit(0),
+      (err) => {
+        node.log.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => void node.reloadCluster());
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const args = process.argv.slice(2).filter((a) => a !== 'serve');
+  const i = args.indexOf('--config');
+  void serve(i >= 0 ? args[i + 1] : process.env.TIDINGS_CONFIG_DIR ?? 'config');
+}

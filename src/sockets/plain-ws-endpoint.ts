@@ -1,0 +1,71 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CLOSE, type CloseReason, type LocalConnection } from '../delivery/local-connection.js';
+import type { LocalHub } from '../delivery/local-hub.js';
+import { asTidingsError, refuseUpgrade } from '../http/refuse.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { ConnectionRegistry } from '../ports/connection-registry.js';
+import type { HandshakeGate } from './handshake-gate.js';
+import { queryOf, socketPath } from './socket-path.js';
+
+/** Plain RFC 6455 WebSockets at `/websockets/<path>`: one JSON text frame per event. */
+export class PlainWsEndpoint {
+  readonly #wss: WebSocketServer;
+  readonly #gate: HandshakeGate;
+  readonly #hub: LocalHub;
+  readonly #registry: ConnectionRegistry;
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+
+  constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; maxPayload: number }) {
+    this.#gate = deps.gate;
+    this.#hub = deps.hub;
+    this.#registry = deps.registry;
+    this.#log = deps.log;
+    this.#metrics = deps.metrics;
+    // Clients only listen; a small inbound cap keeps a misbehaving client from costing memory.
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.min(deps.maxPayload, 64 * 1024), perMessageDeflate: false });
+  }
+
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    let a;
+    try {
+      a = await this.#gate.admit({ req, query: queryOf(req.url), path: socketPath(req.url), transport: 'plain-websocket', isWebSocketUpgrade: true });
+    } catch (e) {
+      const err = asTidingsError(e);
+      this.#metrics.refused.inc({ code: err.code });
+      return refuseUpgrade(socket, err);
+    }
+    const admission = a;
+    if (socket.destroyed) return void this.#registry.remove(admission.user.key, admission.connectionId);
+    this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      const conn: LocalConnection = {
+        id: admission.connectionId,
+        user: admission.user.key,
+        sessionId: admission.session.id,
+        path: admission.path,
+        transport: 'plain-websocket',
+        send: (_event, json) => ws.send(json),
+        close: (why: CloseReason) => {
+          if (why === CLOSE.sessionEnded && ws.readyState === ws.OPEN) ws.send('session:invalid');
+          ws.close(why.code, why.reason);
+        },
+      };
+      this.#hub.add(conn);
+      this.#metrics.connections.inc({ transport: 'plain-websocket' });
+      ws.on('error', (err) => this.#log.debug({ err: String(err) }, 'plain websocket error'));
+      ws.once('close', () => {
+        this.#hub.remove(conn);
+        this.#metrics.connections.dec({ transport: 'plain-websocket' });
+        this.#registry.remove(admission.user.key, admission.connectionId).catch((e) => this.#log.warn({ err: String(e) }, 'could not remove a connection from the registry'));
+      });
+    });
+  }
+
+  close(): void {
+    for (const ws of this.#wss.clients) ws.terminate();
+    this.#wss.close();
+  }
+}
