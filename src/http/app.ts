@@ -28,6 +28,8 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; socketIo: (
     },
   });
 
+  // JSON only: a text body on a JSON route is a 415, not a string that fails validation later.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err: FastifyError | TidingsError, req, reply) => {
     const te = err instanceof TidingsError ? err : translate(err as FastifyError);
     if (te.status >= 500) req.log.error({ err }, 'request failed');

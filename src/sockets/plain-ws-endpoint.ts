@@ -49,7 +49,8 @@ export class PlainWsEndpoint {
         transport: 'plain-websocket',
         send: (_event, json) => ws.send(json),
         close: (why: CloseReason) => {
-          if (why === CLOSE.sessionEnded && ws.readyState === ws.OPEN) ws.send('session:invalid');
+          // Same shape as every other frame, so a client needs one parser; the close code says it too.
+          if (why === CLOSE.sessionEnded && ws.readyState === ws.OPEN) ws.send('{"name":"session:invalid","args":[],"namespace":"/"}');
           ws.close(why.code, why.reason);
         },
       };

@@ -1,0 +1,82 @@
+import type { UserKey } from '../../domain/types.js';
+
+/**
+ * Every Redis key and channel name tidings uses, built from the one prefix
+ * (`tidings.redis.prefix`, default `tidings:`). Nothing else in the code base spells a key.
+ *
+ * Hash tags (`{…}`) put the keys that one operation touches into one Redis Cluster slot:
+ * - `{u:<userId>@<contextId>}`: everything about one user (connections, per-node counts,
+ *   user-scoped idempotency keys), so admit / remove / nodesFor(+dedupe) are single-slot scripts;
+ * - `{n:<nodeId>}`: everything about one node (liveness, its user set, reap lock, inbox).
+ *
+ * Layout (P = prefix):
+ *   P s:<sessionId>            string  session JSON, expires with the session
+ *   P d:<key>                  string  DedupeStore idempotency key (SET NX PX)
+ *   P {u:<user>}:c             hash    connectionId → ConnectionEntry JSON
+ *   P {u:<user>}:n             hash    nodeId → number of the user's connections on that node
+ *   P {u:<user>}:d:<key>       string  idempotency key checked together with nodesFor (one round trip)
+ *   P nodes                    zset    nodeId → epoch ms of its last heartbeat (membership index)
+ *   P {n:<node>}:alive         string  liveness (PX livenessTtlMs), value = node stats JSON
+ *   P {n:<node>}:users         set     users this node holds connections of (for reaping a dead node)
+ *   P {n:<node>}:reap          string  lock: one survivor cleans up a dead node at a time
+ *   P {n:<node>}:inbox         stream  node-addressed bus messages
+ *   P config                   hash    `<ctx>/<user|''>/<key>` → StoredValue JSON
+ *   P bus                      channel broadcast bus messages (sharded pub/sub on a Cluster)
+ */
+export class RedisKeys {
+  readonly prefix: string;
+
+  constructor(prefix = 'tidings:') {
+    // A brace in the prefix would become (part of) the hash tag and break slot co-location.
+    if (/[{}]/.test(prefix)) throw new Error(`tidings.redis.prefix must not contain '{' or '}' (got '${prefix}')`);
+    this.prefix = prefix;
+  }
+
+  session(sessionId: string): string {
+    return `${this.prefix}s:${sessionId}`;
+  }
+
+  dedupe(key: string): string {
+    return `${this.prefix}d:${key}`;
+  }
+
+  userConnections(user: UserKey): string {
+    return `${this.prefix}{u:${user}}:c`;
+  }
+
+  userNodes(user: UserKey): string {
+    return `${this.prefix}{u:${user}}:n`;
+  }
+
+  userDedupe(user: UserKey, key: string): string {
+    return `${this.prefix}{u:${user}}:d:${key}`;
+  }
+
+  nodeIndex(): string {
+    return `${this.prefix}nodes`;
+  }
+
+  nodeAlive(nodeId: string): string {
+    return `${this.prefix}{n:${nodeId}}:alive`;
+  }
+
+  nodeUsers(nodeId: string): string {
+    return `${this.prefix}{n:${nodeId}}:users`;
+  }
+
+  nodeReapLock(nodeId: string): string {
+    return `${this.prefix}{n:${nodeId}}:reap`;
+  }
+
+  nodeInbox(nodeId: string): string {
+    return `${this.prefix}{n:${nodeId}}:inbox`;
+  }
+
+  config(): string {
+    return `${this.prefix}config`;
+  }
+
+  broadcastChannel(): string {
+    return `${this.prefix}bus`;
+  }
+}
