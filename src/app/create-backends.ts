@@ -1,8 +1,46 @@
+import { RedisClusterBus } from '../adapters/redis/redis-cluster-bus.js';
+import { createRedisClient, whenReady } from '../adapters/redis/redis-client.js';
+import { RedisConfigStore } from '../adapters/redis/redis-config-store.js';
+import { RedisConnectionRegistry } from '../adapters/redis/redis-connection-registry.js';
+import { RedisDedupeStore } from '../adapters/redis/redis-dedupe-store.js';
+import { RedisSessionStore } from '../adapters/redis/redis-session-store.js';
 import type { Settings } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Backends } from './backends.js';
 
-/** Redis backends for `tidings.redis.url`. */
-export function createBackends(_s: Settings, _nodeId: string, _log: Logger): Backends {
-  throw new Error('Redis backends are not wired yet');
+const START_TIMEOUT_MS = 15_000;
+
+/**
+ * Redis backends for `tidings.redis.url`. The composition root owns the one shared client (the
+ * adapters only borrow it; the bus duplicates its own blocking and subscriber connections).
+ */
+export function createBackends(s: Settings, nodeId: string, log: Logger): Backends {
+  const rlog = log.child({ component: 'redis' });
+  const client = createRedisClient(s['tidings.redis.url'], { role: `main-${nodeId}`, log: rlog });
+  const prefix = s['tidings.redis.prefix'];
+  const registry = new RedisConnectionRegistry(client, { prefix, nodeId, heartbeatMs: s['tidings.cluster.heartbeatMs'], livenessTtlMs: s['tidings.cluster.livenessTtlMs'], log: rlog });
+  const bus = new RedisClusterBus(client, { prefix, nodeId, log: rlog });
+  const parts = {
+    sessions: new RedisSessionStore(client, { prefix, log: rlog }),
+    registry,
+    dedupe: new RedisDedupeStore(client, { prefix }),
+    configStore: new RedisConfigStore(client, { prefix, log: rlog }),
+    bus,
+  };
+  const order = [parts.sessions, parts.dedupe, parts.configStore, parts.registry, parts.bus];
+  return {
+    kind: 'redis',
+    ...parts,
+    selfCheck: (timeoutMs) => bus.selfCheck(timeoutMs),
+    start: async () => {
+      await whenReady(client, START_TIMEOUT_MS).catch(() => {
+        throw new Error(`cannot reach Redis at tidings.redis.url within ${START_TIMEOUT_MS / 1000} s`);
+      });
+      for (const p of order) await p.start();
+    },
+    stop: async () => {
+      for (const p of [...order].reverse()) await p.stop().catch((e) => rlog.warn({ err: String(e) }, 'error while stopping a backend'));
+      client.disconnect();
+    },
+  };
 }

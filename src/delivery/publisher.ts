@@ -6,6 +6,7 @@ import type { RemoteBatchItem } from '../ports/cluster-bus.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { EventIds } from './event-ids.js';
+import { MemoryDedupeStore } from '../adapters/memory/memory-dedupe-store.js';
 import type { LocalHub } from './local-hub.js';
 import { validatePathFilter } from './path-filter.js';
 import { withId } from './wire.js';
@@ -38,6 +39,8 @@ export class Publisher {
   readonly #metrics: Metrics;
   readonly #log: Logger;
   readonly #ids: EventIds;
+  readonly #lastNodes = new Map<UserKey, string[]>();
+  readonly #fallbackDedupe = new MemoryDedupeStore();
 
   constructor(deps: { nodeId: string; hub: LocalHub; registry: ConnectionRegistry; dedupe: DedupeStore; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
     this.#nodeId = deps.nodeId;
@@ -55,21 +58,54 @@ export class Publisher {
     validatePathFilter(p.pathFilter);
     const user = userKey(p.user);
     const id = this.#ids.next();
-    if (p.key !== null && !(await this.#dedupe.firstSeen(`${user}:${p.key}`, this.#dedupeTtlMs()))) {
-      this.#metrics.duplicates.inc();
-      return { id, duplicate: true, local: 0, remoteNodes: [] };
-    }
-    this.#metrics.published.inc({ source });
     const body = JSON.stringify({ name: p.name, args: p.args, namespace: p.namespace });
     const event: PushEvent = { id, name: p.name, args: p.args, namespace: p.namespace };
     const json = withId(id, body);
-    const local = this.#hub.deliver(user, event, json, p.pathFilter, p.sourceToken);
-    if (local > 0) this.#metrics.deliveredLocal.inc({ origin: 'local' }, local);
-    const remoteNodes = (await this.#registry.nodesFor(user)).filter((n) => n !== this.#nodeId);
+    let local = 0;
+    const deliverLocal = () => {
+      local = this.#hub.deliver(user, event, json, p.pathFilter, p.sourceToken);
+      if (local > 0) this.#metrics.deliveredLocal.inc({ origin: 'local' }, local);
+    };
+    // Nothing to deduplicate: local sockets get it at once, whatever the shared backend is doing.
+    if (p.key === null) deliverLocal();
+    let nodes: string[];
+    try {
+      const r = await this.#lookup(user, p.key);
+      if (!r.fresh) return this.#duplicate(id);
+      nodes = r.nodes;
+      this.#rememberNodes(user, nodes);
+    } catch (e) {
+      // The backend is unreachable: this node's memory deduplicates, and the remote batches go to
+      // the nodes last known to hold the user; the buffer keeps them until the backend is back.
+      if (p.key !== null && !(await this.#fallbackDedupe.firstSeen(`${user}:${p.key}`, this.#dedupeTtlMs()))) return this.#duplicate(id);
+      nodes = this.#lastNodes.get(user) ?? [];
+      this.#log.warn({ user, err: String(e) }, 'registry unreachable: delivered locally, remote delivery to the last known nodes');
+    }
+    this.#metrics.published.inc({ source });
+    if (p.key !== null) deliverLocal();
+    const remoteNodes = nodes.filter((n) => n !== this.#nodeId);
     if (remoteNodes.length > 0) {
       this.#remote.offer({ user, pathFilter: p.pathFilter, targets: remoteNodes, item: { id, body, sourceToken: p.sourceToken } });
     }
     return { id, duplicate: false, local, remoteNodes };
+  }
+
+  /** The idempotency check and the nodes holding the user: one round trip where the registry can. */
+  async #lookup(user: UserKey, key: string | null): Promise<{ fresh: boolean; nodes: string[] }> {
+    if (this.#registry.nodesForWithDedupe) return this.#registry.nodesForWithDedupe(user, key, this.#dedupeTtlMs());
+    if (key !== null && !(await this.#dedupe.firstSeen(`${user}:${key}`, this.#dedupeTtlMs()))) return { fresh: false, nodes: [] };
+    return { fresh: true, nodes: await this.#registry.nodesFor(user) };
+  }
+
+  #rememberNodes(user: UserKey, nodes: string[]): void {
+    if (this.#lastNodes.size >= 100_000) this.#lastNodes.clear();
+    if (nodes.length > 0) this.#lastNodes.set(user, nodes);
+    else this.#lastNodes.delete(user);
+  }
+
+  #duplicate(id: string): PublishResult {
+    this.#metrics.duplicates.inc();
+    return { id, duplicate: true, local: 0, remoteNodes: [] };
   }
 
   /** A batch from another node's buffer: local fan-out with the same path and echo rules. */

@@ -34,6 +34,11 @@ export interface ConnectionRegistry extends Lifecycle {
   /** Live nodes (this one included) holding at least one connection of the user. */
   nodesFor(user: UserKey): Promise<string[]>;
   countFor(user: UserKey): Promise<number>;
+  /**
+   * Optional: the idempotency check and `nodesFor` in one round trip (the publish hot path).
+   * `fresh` is false when `dedupeKey` was seen within `ttlMs`; then `nodes` is empty.
+   */
+  nodesForWithDedupe?(user: UserKey, dedupeKey: string | null, ttlMs: number): Promise<{ fresh: boolean; nodes: string[] }>;
   /** Live cluster members with their connection counts. */
   members(): Promise<NodeInfo[]>;
 }
