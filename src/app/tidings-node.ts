@@ -18,8 +18,10 @@ import { buildHttp } from '../http/app.js';
 import { refuseUpgrade } from '../http/refuse.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
+import { registerNotifyRoutes } from '../http/routes/notify-routes.js';
 import { registerPushRoutes } from '../http/routes/push-routes.js';
 import { registerSessionRoutes } from '../http/routes/session-routes.js';
+import { registerWebRoutes } from '../http/routes/web-routes.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import type { BusMessage } from '../ports/cluster-bus.js';
@@ -110,6 +112,8 @@ export class TidingsNode {
     registerHealthRoutes(app, { ready: () => this.#ready, metrics: this.metrics });
     registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
+    registerWebRoutes(app);
+    registerNotifyRoutes(app, { config: this.config, publisher: this.publisher, metrics: this.metrics, log: this.log.child({ component: 'notify' }), answerDelayMs: () => Number(env.TIDINGS_TEST_NOTIFY_DELAY_MS ?? 0) });
     registerAdminRoutes(app, {
       config: this.config,
       reloadCluster: () => this.reloadCluster(),
