@@ -1,16 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { hashPassword } from './auth/passwords.js';
 import { ConfigError } from './config/config-error.js';
-import { loadConfig } from './config/load-config.js';
-import { serve } from './main.js';
+import { loadConfig, typedSettings } from './config/load-config.js';
+import { parseProperties } from './config/properties.js';
+import { coerce, envNameOf, SCHEMA, specOf, type Settings } from './config/schema.js';
+import type { SourcedValue } from './config/sourced.js';
 
 /** `npx tidings …`: serve, and the operator commands, which are clients of a running node's HTTP API. */
 const program = new Command('tidings').description('Clustered push-messaging server for webmail').showHelpAfterError();
 const configOpt = () => new Option('--config <dir>', 'config directory').default(process.env.TIDINGS_CONFIG_DIR ?? 'config');
 const urlOpt = () => new Option('--url <url>', 'node to talk to (default: http://<tidings.http.host>:<tidings.http.port> from the config)');
 
-program.command('serve').description('run one node').addOption(configOpt()).action((o: { config: string }) => serve(o.config));
+// Loaded on demand: the server's modules would cost every operator command a few hundred ms.
+program.command('serve').description('run one node').addOption(configOpt()).action(async (o: { config: string }) => (await import('./main.js')).serve(o.config));
 
 program
   .command('hash-password')
@@ -48,44 +52,63 @@ program
 const config = program.command('config').description('read and change context- and user-scope values at run time');
 config
   .command('get')
+  .description('print the value in force and where it came from (scope, and file:line, env or store)')
   .argument('<key>')
-  .requiredOption('--context <id>')
-  .option('--user <id>')
+  .requiredOption('--context <id>', 'context id')
+  .option('--user <id>', 'user id (omit for the context scope)')
   .addOption(configOpt())
   .addOption(urlOpt())
   .action(async (key: string, o: { context: string; user?: string; config: string; url?: string }) => {
     const { url, settings } = target(o);
     const q = new URLSearchParams({ key, context: o.context, ...(o.user ? { user: o.user } : {}) });
-    const r = (await call('GET', `${url}/api/admin/config?${q}`, settings['tidings.admin.token'])) as { value: unknown; scope: string; source: string };
-    console.log(`${key} = ${Array.isArray(r.value) ? r.value.join(',') : String(r.value)}`);
-    console.log(`  from ${r.scope} scope (${r.source})`);
+    const r = (await call('GET', `${url}/api/admin/config?${q}`, settings['tidings.admin.token'])) as ConfigAnswer;
+    console.log(`${key} = ${show(r.value)}`);
+    console.log(`  from ${origin(r)}`);
   });
 config
   .command('set')
+  .description('store a run-time value for a context or user (wins over directory.yml at the same scope)')
   .argument('<key>')
   .argument('<value>')
-  .requiredOption('--context <id>')
-  .option('--user <id>')
+  .requiredOption('--context <id>', 'context id')
+  .option('--user <id>', 'user id (omit for the context scope)')
   .addOption(configOpt())
   .addOption(urlOpt())
   .action(async (key: string, value: string, o: { context: string; user?: string; config: string; url?: string }) => {
     const { url, settings } = target(o);
-    await call('PUT', `${url}/api/admin/config`, settings['tidings.admin.token'], { key, value, context: o.context, user: o.user ?? null });
+    const r = (await call('PUT', `${url}/api/admin/config`, settings['tidings.admin.token'], { key, value, context: o.context, user: o.user ?? null })) as ConfigAnswer & { note?: string };
     console.log(`set ${key} = ${value} for ${o.user ? `user ${o.user}@${o.context}` : `context ${o.context}`}`);
+    if (r.note) console.log(`  note: ${r.note}; in force: ${show(r.value)}`);
   });
 config
   .command('unset')
+  .description('remove a run-time value; the cascade then decides again')
   .argument('<key>')
-  .requiredOption('--context <id>')
-  .option('--user <id>')
+  .requiredOption('--context <id>', 'context id')
+  .option('--user <id>', 'user id (omit for the context scope)')
   .addOption(configOpt())
   .addOption(urlOpt())
   .action(async (key: string, o: { context: string; user?: string; config: string; url?: string }) => {
     const { url, settings } = target(o);
     const q = new URLSearchParams({ key, context: o.context, ...(o.user ? { user: o.user } : {}) });
-    const r = (await call('DELETE', `${url}/api/admin/config?${q}`, settings['tidings.admin.token'])) as { removed: boolean };
+    const r = (await call('DELETE', `${url}/api/admin/config?${q}`, settings['tidings.admin.token'])) as ConfigAnswer & { removed: boolean };
     console.log(r.removed ? `unset ${key}` : `${key} had no run-time value there`);
+    console.log(`  now ${show(r.value)} from ${origin(r)}`);
   });
+
+interface ConfigAnswer {
+  value: unknown;
+  scope: string;
+  source: string;
+}
+
+function show(v: unknown): string {
+  return Array.isArray(v) ? v.join(',') : String(v);
+}
+
+function origin(r: ConfigAnswer): string {
+  return r.scope === 'default' ? 'the built-in default' : `${r.scope} scope (${r.source})`;
+}
 
 program
   .command('reload')
@@ -114,14 +137,45 @@ program
   });
 
 function target(o: { config: string; url?: string }) {
-  let settings;
+  let settings: Settings;
   try {
     settings = loadConfig(o.config).settings;
   } catch (e) {
-    fail(e instanceof ConfigError ? `configuration error: ${e.message}` : String(e));
+    if (!(e instanceof ConfigError)) fail(String(e));
+    // An operator who just broke a file still needs `tidings reload` to reach the node (which then
+    // names the problem and keeps its old configuration): fall back to what the .properties hold.
+    settings = clientSettings(o.config);
+    process.stderr.write(`tidings: warning: ${e.message}\n`);
   }
   const host = settings['tidings.http.host'] === '0.0.0.0' ? '127.0.0.1' : settings['tidings.http.host'];
   return { url: (o.url ?? `http://${host}:${settings['tidings.http.port']}`).replace(/\/$/, ''), settings };
+}
+
+/** Server settings from the readable lines of the .properties files and the environment, skipping bad ones. */
+function clientSettings(dir: string): Settings {
+  const server = new Map<string, SourcedValue>();
+  const keep = (key: string, sv: SourcedValue) => {
+    const spec = specOf(key);
+    if (spec && coerce(spec, sv.value).ok) server.set(key, sv);
+  };
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.properties')).sort();
+  } catch {
+    // No directory: defaults and environment.
+  }
+  for (const name of names) {
+    try {
+      for (const e of parseProperties(readFileSync(join(dir, name), 'utf8'), name)) keep(e.key, { value: e.value, file: name, line: e.line });
+    } catch {
+      // A file that cannot be read at all contributes nothing.
+    }
+  }
+  for (const key of Object.keys(SCHEMA)) {
+    const v = process.env[envNameOf(key)];
+    if (v !== undefined) keep(key, { value: v, file: `env:${envNameOf(key)}`, line: null });
+  }
+  return typedSettings(server);
 }
 
 async function call(method: string, url: string, token: string, body?: unknown): Promise<unknown> {

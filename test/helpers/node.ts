@@ -6,6 +6,19 @@ import { makeConfigDir, PUSH_TOKEN } from './config-dir.js';
 
 export const testLog = () => pino({ level: process.env.TIDINGS_TEST_LOG ?? 'silent' });
 
+export interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** A logger whose JSON lines land in `lines` (parsed), for tests that assert on what was logged. */
+export function captureLog(level = 'info'): { log: pino.Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const log = pino({ level }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
+  return { log, lines };
+}
+
 export interface TestNode {
   node: TidingsNode;
   url: string;
@@ -15,9 +28,9 @@ export interface TestNode {
 }
 
 /** A real tidings node in this process on a free loopback port, with its own config directory. */
-export async function startNode(opts: Parameters<typeof makeConfigDir>[0] & { env?: NodeJS.ProcessEnv; backends?: NodeOptions['backends'] } = {}): Promise<TestNode> {
+export async function startNode(opts: Parameters<typeof makeConfigDir>[0] & { env?: NodeJS.ProcessEnv; backends?: NodeOptions['backends']; log?: NodeOptions['log'] } = {}): Promise<TestNode> {
   const cfg = makeConfigDir(opts);
-  const node = new TidingsNode({ configDir: cfg.dir, env: opts.env ?? {}, log: testLog(), backends: opts.backends });
+  const node = new TidingsNode({ configDir: cfg.dir, env: opts.env ?? {}, log: opts.log ?? testLog(), backends: opts.backends });
   await node.start();
   return {
     node,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TidingsError } from '../../errors.js';
-import type { ConfigService, ReloadOutcome } from '../../config/config-service.js';
+import type { ConfigService, Lookup, ReloadOutcome } from '../../config/config-service.js';
 import type { NodeInfo } from '../../ports/connection-registry.js';
 import { bearerOf, secretMatches } from '../bearer.js';
 import { objectBody, queryId, reqStr } from '../validate.js';
@@ -14,12 +14,33 @@ export interface AdminDeps {
   status(): Promise<{ nodeId: string; members: NodeInfo[] }>;
 }
 
-/** The operator's API, behind `tidings.admin.token`; the CLI is a client of it. */
+/**
+ * The operator's API, behind `tidings.admin.token`; the CLI is a client of it.
+ *
+ *   GET    /api/admin/config?key=K&context=C[&user=U]   value in force, its scope and source
+ *   PUT    /api/admin/config  {key, value, context, user?}  run-time value (config store)
+ *   DELETE /api/admin/config?key=K&context=C[&user=U]   removes a run-time value
+ *   POST   /api/admin/reload                              reload files on every node (422 when invalid)
+ *   GET    /api/admin/status
+ *
+ * Config answers carry `{key, context, user, value, scope, source, type}`; `source` is `file:line`,
+ * `env:NAME`, `store` or `built-in default`.
+ */
 export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
   const auth = (req: FastifyRequest) => {
     const token = d.config.settings['tidings.admin.token'];
     if (!token) throw new TidingsError('TIDINGS_ADMIN_DISABLED');
     if (!secretMatches(bearerOf(req.headers.authorization), token)) throw new TidingsError('TIDINGS_ADMIN_UNAUTHORIZED');
+  };
+  const announce = async (reason: string): Promise<boolean> => {
+    try {
+      await d.announceConfigChange(reason);
+      return true;
+    } catch (e) {
+      // The value is stored; other nodes pick it up at their next change or reload.
+      app.log.warn({ err: String(e) }, 'could not tell the cluster about a run-time config change');
+      return false;
+    }
   };
 
   app.get('/api/admin/config', async (req) => {
@@ -29,37 +50,36 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
     if (!key) throw new TidingsError('TIDINGS_VALIDATION', "query parameter 'key' is required");
     const contextId = queryId(q, 'context') as number;
     const userId = queryId(q, 'user', true);
-    if (!d.config.directory.contexts.has(contextId)) throw new TidingsError('TIDINGS_UNKNOWN_CONTEXT', `No context ${contextId}`);
-    if (userId !== null && !d.config.directory.users.has(`${userId}@${contextId}`)) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${userId}@${contextId}`);
-    const r = userId === null ? d.config.resolveForContext(key, contextId) : d.config.resolve(key, { userId, contextId });
-    return { key, context: contextId, user: userId, value: r.value, scope: r.scope, source: r.source };
+    return answer(d.config.lookup(key, contextId, userId));
   });
 
   app.put('/api/admin/config', async (req) => {
     auth(req);
     const b = objectBody(req.body);
     const key = reqStr(b, 'key', 256);
-    if (typeof b.value !== 'string' && typeof b.value !== 'number' && typeof b.value !== 'boolean') throw new TidingsError('TIDINGS_VALIDATION', "'value' must be a string, number or boolean");
+    const value = valueText(b.value);
     const { contextId, userId } = scopeOf(b);
-    await d.config.set(key, String(b.value), contextId, userId);
-    await d.announceConfigChange(`set ${key}`);
-    return { ok: true };
+    const now = await d.config.set(key, value, contextId, userId);
+    const announced = await announce(`set ${key}`);
+    return { ok: true, announced, ...answer(now), ...shadowNote(now, userId) };
   });
 
   app.delete('/api/admin/config', async (req) => {
     auth(req);
     const q = req.query as Record<string, string | undefined>;
     if (!q.key) throw new TidingsError('TIDINGS_VALIDATION', "query parameter 'key' is required");
-    const removed = await d.config.unset(q.key, queryId(q, 'context') as number, queryId(q, 'user', true));
-    await d.announceConfigChange(`unset ${q.key}`);
-    return { ok: true, removed };
+    const { removed, now } = await d.config.unset(q.key, queryId(q, 'context') as number, queryId(q, 'user', true));
+    const announced = removed ? await announce(`unset ${q.key}`) : true;
+    return { ok: true, removed, announced, ...answer(now) };
   });
 
   app.post('/api/admin/reload', async (req, reply) => {
     auth(req);
     const r = await d.reloadCluster();
-    if (!r.ok) void reply.code(422);
-    return r.ok ? r : new TidingsError('TIDINGS_CONFIG_INVALID', r.error).toBody();
+    if (r.ok) return r;
+    void reply.code(422);
+    return new TidingsError('TIDINGS_CONFIG_INVALID', `configuration not reloaded, the old one stays in force: ${r.error}`,
+      r.file !== undefined ? { file: r.file, line: r.line ?? null, key: r.key ?? null } : undefined).toBody();
   });
 
   app.get('/api/admin/status', async (req) => {
@@ -68,11 +88,29 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
   });
 }
 
+function answer(l: Lookup) {
+  return { key: l.key, context: l.context, user: l.user, value: l.value, scope: l.scope, source: l.source, type: l.type };
+}
+
+/** A value just set that is not the one in force: a `final` pins the key at a wider scope. */
+function shadowNote(now: Lookup, userId: number | null): { note?: string } {
+  const setScope = userId === null ? 'context' : 'user';
+  if (now.scope === setScope && now.source === 'store') return {};
+  return { note: `stored, but the value in force comes from ${now.scope === 'default' ? 'the built-in default' : `${now.scope} scope (${now.source})`}: the key is pinned there (meta final)` };
+}
+
+function valueText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v.join(',');
+  throw new TidingsError('TIDINGS_VALIDATION', "'value' must be a string, number, boolean or list of strings");
+}
+
 function scopeOf(b: Record<string, unknown>): { contextId: number; userId: number | null } {
   const num = (v: unknown, f: string) => {
-    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+    const n = typeof v === 'string' && /^\d{1,10}$/.test(v) ? Number(v) : v;
     if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new TidingsError('TIDINGS_VALIDATION', `'${f}' must be a non-negative integer`);
     return n;
   };
-  return { contextId: num(b.context, 'context'), userId: b.user === undefined || b.user === null ? null : num(b.user, 'user') };
+  return { contextId: num(b.context, 'context'), userId: b.user === undefined || b.user === null || b.user === '' ? null : num(b.user, 'user') };
 }
