@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createRedisClient, type RedisClient } from '../../src/adapters/redis/redis-client.js';
 import { RedisClusterBus } from '../../src/adapters/redis/redis-cluster-bus.js';
+import { RedisConnectionRegistry } from '../../src/adapters/redis/redis-connection-registry.js';
 import { RedisDedupeStore } from '../../src/adapters/redis/redis-dedupe-store.js';
+import { RedisKeys } from '../../src/adapters/redis/keys.js';
 import type { BusMessage } from '../../src/ports/cluster-bus.js';
-import { startRedisCluster, startSentinelSet, type RedisClusterServers, type SentinelSet } from '../helpers/redis-servers.js';
+import { redisCommand, startRedisCluster, startSentinelSet, type RedisClusterServers, type SentinelSet } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
 import { portContract, redisSubjects } from './ports.contract.js';
 
@@ -58,5 +60,48 @@ describe('sentinel failover', () => {
       await bus.broadcast({ type: 'reload', from: 'fo' }).catch(() => {});
       return seen.some((m) => m.type === 'reload');
     }, 10_000, 200);
+  });
+});
+
+describe('redis cluster: one primary restarts empty', () => {
+  const stops: (() => Promise<void> | void)[] = [];
+  after(async () => {
+    for (const s of stops.reverse()) await s();
+  });
+
+  /** The port of the primary that owns `key` (the others answer MOVED). */
+  async function ownerOf(key: string): Promise<number> {
+    for (const port of cluster!.ports) if ((await redisCommand(port, 'EXISTS', key).catch(() => null)) !== null) return port;
+    throw new Error(`no primary owns ${key}`);
+  }
+
+  it('a node whose liveness key lives on another primary re-registers the users that primary lost', async () => {
+    cluster ??= await startRedisCluster();
+    const prefix = 'shard:';
+    const keys = new RedisKeys(prefix);
+    const start = async (nodeId: string): Promise<RedisConnectionRegistry> => {
+      const c = createRedisClient(cluster!.url, { role: `reg-${nodeId}` });
+      const r = new RedisConnectionRegistry(c, { prefix, nodeId, heartbeatMs: 100, livenessTtlMs: 30_000 });
+      // A long liveness TTL: the node's own liveness key survives the outage, as it would in a short restart.
+      await r.start();
+      stops.push(() => c.disconnect(), () => r.stop());
+      return r;
+    };
+    const a = await start('a');
+    const b = await start('b');
+    const users = Array.from({ length: 30 }, (_, i) => `${i + 1}@9`);
+    for (const u of users) assert.equal((await a.admit(u, { connectionId: `c-${u}`, nodeId: 'a', sessionId: 's', transport: 'websocket', path: '/ws' }, 8)).ok, true);
+
+    const alive = await ownerOf(keys.nodeAlive('a'));
+    const victim = cluster!.ports.findIndex((p) => p !== alive);
+    const lost: string[] = [];
+    for (const u of users) if ((await ownerOf(keys.userNodes(u))) === cluster!.ports[victim]) lost.push(u);
+    assert.ok(lost.length > 0, 'some users live on the primary that restarts');
+
+    await cluster!.restartShard(victim);
+    await waitFor('every user to be registered on node a again', async () => {
+      for (const u of users) if ((await b.nodesFor(u)).join() !== 'a' || (await b.countFor(u)) !== 1) return false;
+      return true;
+    }, 10_000, 50);
   });
 });

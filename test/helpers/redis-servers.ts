@@ -295,6 +295,8 @@ export interface RedisClusterServers {
   readonly ports: readonly number[];
   /** Seed list `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`. */
   readonly url: string;
+  /** kill -9 one primary and start it again on its port: it keeps its slots (nodes.conf) but comes back empty. */
+  restartShard(i: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -308,19 +310,29 @@ export async function startRedisCluster(): Promise<RedisClusterServers> {
   };
   try {
     const ports: number[] = [];
+    const launches: { dir: string; args: string[] }[] = [];
     for (let i = 0; i < 3; i++) {
       const nodeDir = await mkdtemp(join(dir, 'node-'));
       // The cluster bus port gets its own free port (default port+10000 may be taken or > 65535).
       const busPort = await freePort();
-      const { port, proc } = await launchOnFreePort(nodeDir, [...DATA_ARGS, '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-port', String(busPort)]);
+      const args = [...DATA_ARGS, '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-port', String(busPort)];
+      const { port, proc } = await launchOnFreePort(nodeDir, args);
       procs.push(proc);
       ports.push(port);
+      launches.push({ dir: nodeDir, args });
     }
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
     for (const p of ports) {
       await waitFor(`cluster node ${p} to report cluster_state:ok`, async () => /cluster_state:ok/.test(String(await redisCommand(p, 'CLUSTER', 'INFO'))), 20_000);
     }
-    return { ports, url: ports.map((p) => `127.0.0.1:${p}`).join(','), stop };
+    const restartShard = async (i: number): Promise<void> => {
+      await procs[i].end('SIGKILL');
+      procs[i] = await launch(ports[i], launches[i].dir, launches[i].args);
+      for (const p of ports) {
+        await waitFor(`cluster node ${p} to report cluster_state:ok after the restart`, async () => /cluster_state:ok/.test(String(await redisCommand(p, 'CLUSTER', 'INFO'))), 20_000);
+      }
+    };
+    return { ports, url: ports.map((p) => `127.0.0.1:${p}`).join(','), restartShard, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -20,6 +20,7 @@ import type { UserKey } from '../../domain/types.js';
  *   P {n:<node>}:users         set     users this node holds connections of (for reaping a dead node)
  *   P {n:<node>}:reap          string  lock: one survivor cleans up a dead node at a time
  *   P {n:<node>}:inbox         stream  node-addressed bus messages
+ *   P {n:<node>:<i>}:canary    string  Redis Cluster only: one per primary, to notice a primary that lost its data
  *   P config                   hash    `<ctx>/<user|''>/<key>` → StoredValue JSON
  *   P bus                      channel broadcast bus messages (sharded pub/sub on a Cluster)
  */
@@ -66,6 +67,11 @@ export class RedisKeys {
 
   nodeReapLock(nodeId: string): string {
     return `${this.prefix}{n:${nodeId}}:reap`;
+  }
+
+  /** `i` is picked so that the key lands on a given primary's slots. */
+  nodeShardCanary(nodeId: string, i: number): string {
+    return `${this.prefix}{n:${nodeId}:${i}}:canary`;
   }
 
   nodeInbox(nodeId: string): string {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { AdmitResult, ConnectionEntry, ConnectionRegistry, NodeInfo } from '../../ports/connection-registry.js';
 import type { UserKey } from '../../domain/types.js';
+import keySlot from 'cluster-key-slot';
 import { RedisKeys } from './keys.js';
-import { LuaScript, type LogLike, type RedisClient } from './redis-client.js';
+import { isCluster, LuaScript, type LogLike, type RedisClient } from './redis-client.js';
 
 // Per user, two hashes in one slot: {u}:c connectionId → entry JSON, and {u}:n nodeId → count.
 // The counts hash makes nodesFor an HKEYS of a handful of fields and the cap check a sum,
@@ -149,7 +150,9 @@ const PARALLEL = 64;
  * Self-healing: the node keeps its own entries in memory. When the beat's `SET … GET` finds its
  * liveness key missing (Redis restarted empty, or the node was presumed dead and reaped), and on
  * every 'ready' after a reconnect (a Sentinel failover may lose the last writes), it re-asserts
- * all of them. A survivor that reaped a node which came back meanwhile deletes that node's
+ * all of them. On a Redis Cluster one primary can restart empty while the liveness key lives on
+ * another, so the beat also keeps one canary key on every primary and re-asserts when one of
+ * them vanished. A survivor that reaped a node which came back meanwhile deletes that node's
  * liveness key, so it re-asserts once more and nothing it re-added is lost.
  *
  * Node ids must be unique: start() removes entries left under this id by a previous life.
@@ -182,6 +185,9 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   #stopped = false;
   #stopping: Promise<void> | null = null;
   #beatFailing = false;
+  /** Redis Cluster: primary address → this node's canary key on that primary's slots. */
+  readonly #canaries = new Map<string, string>();
+  readonly #canariesWritten = new Set<string>();
   readonly #onReady = (): void => {
     this.#reassertAll = true;
     this.#kick();
@@ -218,7 +224,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     this.#own.clear();
     try {
       await this.#reapUsers(this.nodeId, users);
-      await Promise.all([this.#client.del(this.#keys.nodeAlive(this.nodeId)), this.#client.zrem(this.#keys.nodeIndex(), this.nodeId)]);
+      await Promise.all([this.#client.del(this.#keys.nodeAlive(this.nodeId)), this.#client.zrem(this.#keys.nodeIndex(), this.nodeId), ...[...this.#canaries.values()].map((k) => this.#client.del(k))]);
     } catch (err) {
       // The survivors clean up after livenessTtlMs instead.
       this.#log?.warn({ err: String(err) }, 'could not remove this node from the registry; survivors will');
@@ -368,7 +374,10 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     const now = Date.now();
     const stats = this.#stats(now);
     const first = this.#beats++ === 0;
-    const old = await this.#client.set(this.#keys.nodeAlive(this.nodeId), JSON.stringify(stats), 'PX', this.#ttlMs, 'GET');
+    const [old, shardLost] = await Promise.all([
+      this.#client.set(this.#keys.nodeAlive(this.nodeId), JSON.stringify(stats), 'PX', this.#ttlMs, 'GET'),
+      this.#shardLost(),
+    ]);
     await this.#client.zadd(this.#keys.nodeIndex(), now, this.nodeId);
     if (old !== null && !first) {
       const prev = parseAlive(old);
@@ -376,13 +385,46 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
         this.#log?.warn({ nodeId: this.nodeId }, 'another process is heart-beating with this node id; node ids must be unique');
       }
     }
-    if ((old === null && !first) || this.#reassertAll) {
+    if ((old === null && !first) || shardLost || this.#reassertAll) {
       this.#reassertAll = false;
       if (old === null && !first) this.#log?.warn({ nodeId: this.nodeId, users: this.#own.size }, 'liveness key was missing (redis restarted or this node was presumed dead); re-registering connections');
+      else if (shardLost) this.#log?.warn({ nodeId: this.nodeId, users: this.#own.size }, 'a Redis Cluster primary lost this node\'s canary (restarted empty?); re-registering connections');
       await this.#reassert();
     }
     await this.#retryRemovals();
     await this.#refresh(stats);
+  }
+
+  /**
+   * Redis Cluster only: refreshes one canary key per primary (one parallel SET … GET each) and
+   * says whether a canary written before has vanished. Slots move, so the key for a primary is
+   * re-picked whenever its slot no longer belongs to that primary.
+   */
+  async #shardLost(): Promise<boolean> {
+    if (!isCluster(this.#client)) return false;
+    const slots = this.#client.slots;
+    const primaries = new Set<string>();
+    for (const owners of slots) if (owners?.[0]) primaries.add(owners[0]);
+    for (const [primary, key] of this.#canaries) if (slots[keySlot(key)]?.[0] !== primary) this.#canaries.delete(primary);
+    for (const primary of primaries) {
+      if (this.#canaries.has(primary)) continue;
+      // A few tries on average: each i hashes to a uniformly random slot.
+      for (let i = 0; i < 100_000; i++) {
+        const key = this.#keys.nodeShardCanary(this.nodeId, i);
+        if (slots[keySlot(key)]?.[0] === primary) {
+          this.#canaries.set(primary, key);
+          break;
+        }
+      }
+    }
+    const keys = [...this.#canaries.values()];
+    const olds = await Promise.all(keys.map((k) => this.#client.set(k, this.#instance, 'PX', this.#ttlMs, 'GET')));
+    let lost = false;
+    keys.forEach((k, i) => {
+      if (olds[i] === null && this.#canariesWritten.has(k)) lost = true;
+      this.#canariesWritten.add(k);
+    });
+    return lost;
   }
 
   #stats(now: number): AliveValue {
