@@ -189,6 +189,9 @@
       }
       setBadge(s.active ? 'reconnecting' : 'disconnected', s.active ? 'server unreachable' : err.message);
     });
+    s.on('session:invalid', () => {
+      if (socket === s) signOutLocally('Your session has ended. Please sign in again.');
+    });
     s.on('ox:mail:new', (mail) => addMail(mail));
   }
 

@@ -11,6 +11,7 @@ import { loadConfig } from '../config/load-config.js';
 import { watchConfigDir } from '../config/watch-config.js';
 import { CLOSE } from '../delivery/local-connection.js';
 import { LocalHub } from '../delivery/local-hub.js';
+import { SessionExpiryWatch } from '../auth/session-expiry-watch.js';
 import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
 import { TidingsError } from '../errors.js';
@@ -48,7 +49,7 @@ export class TidingsNode {
   readonly log: Logger;
   readonly config: ConfigService;
   readonly metrics = new Metrics({ defaults: true });
-  readonly hub = new LocalHub();
+  readonly hub: LocalHub;
   readonly backends: Backends;
   readonly publisher: Publisher;
   readonly remoteBuffer: RemoteBuffer;
@@ -56,6 +57,7 @@ export class TidingsNode {
   readonly #server;
   readonly #socketIo: SocketIoEndpoint;
   readonly #plainWs: PlainWsEndpoint;
+  readonly #expiry: SessionExpiryWatch;
   #ready = { ready: false, reason: 'starting' as string | undefined };
   #readyTimer: NodeJS.Timeout | undefined;
   #unwatch: (() => void) | undefined;
@@ -74,6 +76,8 @@ export class TidingsNode {
 
     const settings = () => this.config.settings;
     const sessions = new SessionService(this.backends.sessions, () => settings()['tidings.session.lifetimeSeconds'] * 1000);
+    this.#expiry = new SessionExpiryWatch({ get: (id) => sessions.get(id), close: (id) => this.hub.closeSession(id, CLOSE.sessionEnded), log: this.log.child({ component: 'sessions' }) });
+    this.hub = new LocalHub({ added: (c) => this.#expiry.track(c.sessionId, c.sessionExpiresAt), removed: (c) => this.#expiry.untrack(c.sessionId) });
     this.remoteBuffer = new RemoteBuffer({
       timings: () => ({
         delayDuration: settings()['com.openexchange.websockets.grizzly.remote.delayDuration'],
@@ -166,6 +170,7 @@ export class TidingsNode {
       clearInterval(this.#readyTimer);
       this.#unwatch?.();
       this.#ready = { ready: false, reason: 'shutting down' };
+      this.#expiry.stop();
       this.hub.closeAll(CLOSE.goingAway);
       this.#plainWs.close();
       await this.#socketIo.close().catch(() => undefined);

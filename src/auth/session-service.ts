@@ -41,12 +41,14 @@ export class SessionService {
 
   /**
    * Slides the expiry forward; writes only once a tenth of the lifetime has passed since the last
-   * slide, so busy sockets don't cost a store write per request.
+   * slide, so busy sockets don't cost a store write per request. Returns the expiry now in force.
    */
-  async touch(s: Session): Promise<void> {
+  async touch(s: Session): Promise<number> {
     const lifetime = this.#lifetimeMs();
     const next = this.#now() + lifetime;
-    if (next - s.expiresAt >= lifetime / 10) await this.#store.touch(s.id, next);
+    if (next - s.expiresAt < lifetime / 10) return s.expiresAt;
+    await this.#store.touch(s.id, next);
+    return next;
   }
 
   end(id: string): Promise<Session | null> {

@@ -48,7 +48,7 @@ export const SCHEMA = {
   'tidings.notify.login': secret('Basic-auth login Dovecot uses for the notify endpoint; empty = it answers 403.'),
   'tidings.notify.password': secret('Basic-auth password Dovecot uses for the notify endpoint.'),
   'tidings.admin.token': secret('Bearer token for the /api/admin routes and the CLI; empty = admin API answers 403.'),
-  'tidings.session.lifetimeSeconds': int(3600, 10, 31_536_000, 'Session lifetime; every use slides it forward.', { reloadable: true }),
+  'tidings.session.lifetimeSeconds': int(3600, 10, 31_536_000, 'Session lifetime: login and every new connection slide it forward, an open socket does not; when it lapses, its sockets on every node are closed.', { reloadable: true }),
   'tidings.session.cookieSecure': bool(false, 'Mark the secret cookie Secure (set true behind HTTPS).', { reloadable: true }),
   'tidings.session.cookieSameSite': str('Lax', 'SameSite of the secret cookie: Strict, Lax or None (None needs HTTPS; use it when allowedOrigins are on other sites).', { reloadable: true }),
   'tidings.session.ipCheck': bool(false, 'Refuse sockets from another client IP than the login\'s.', { reloadable: true, cascade: true }),

@@ -12,6 +12,8 @@ export interface LocalConnection {
   readonly id: string;
   readonly user: UserKey;
   readonly sessionId: string;
+  /** The session's expiry as the gate saw it when this connection was admitted. */
+  readonly sessionExpiresAt: number;
   readonly path: string;
   readonly transport: TransportKind;
   /** `json` is the event's wire JSON `{name,args,namespace,id}`, serialized once for every connection. */

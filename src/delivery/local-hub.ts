@@ -2,16 +2,30 @@ import type { PushEvent, UserKey } from '../domain/types.js';
 import type { CloseReason, LocalConnection } from './local-connection.js';
 import { matchesPath } from './path-filter.js';
 
+/** Told of every connection that joins or leaves the hub (the session expiry watch). */
+export interface HubObserver {
+  added(c: LocalConnection): void;
+  removed(c: LocalConnection): void;
+}
+
 /** The connections this node holds, by user. Pure bookkeeping and fan-out; no I/O of its own. */
 export class LocalHub {
   readonly #byUser = new Map<UserKey, Map<string, LocalConnection>>();
+  readonly #observer?: HubObserver;
   #count = 0;
+
+  constructor(observer?: HubObserver) {
+    this.#observer = observer;
+  }
 
   add(c: LocalConnection): void {
     let conns = this.#byUser.get(c.user);
     if (!conns) this.#byUser.set(c.user, (conns = new Map()));
-    if (!conns.has(c.id)) this.#count++;
+    const replaced = conns.get(c.id);
+    if (replaced) this.#observer?.removed(replaced);
+    else this.#count++;
     conns.set(c.id, c);
+    this.#observer?.added(c);
   }
 
   /** Removes `c` only if it is still the registered connection under its id. */
@@ -21,6 +35,7 @@ export class LocalHub {
     conns.delete(c.id);
     this.#count--;
     if (conns.size === 0) this.#byUser.delete(c.user);
+    this.#observer?.removed(c);
     return true;
   }
 

@@ -67,8 +67,8 @@ export class HandshakeGate {
     if (g.isWebSocketUpgrade && this.#config.resolve('com.openexchange.websockets.enabled', ref).value !== true) {
       throw new TidingsError('TIDINGS_WEBSOCKETS_DISABLED');
     }
-    await this.#sessions.touch(session);
-    return { session, user };
+    const expiresAt = await this.#sessions.touch(session);
+    return { session: { ...session, expiresAt }, user };
   }
 
   /** The full gate: checks, then admits the connection cluster-wide (cap and duplicate id, atomically). */

@@ -45,6 +45,7 @@ export class PlainWsEndpoint {
         id: admission.connectionId,
         user: admission.user.key,
         sessionId: admission.session.id,
+        sessionExpiresAt: admission.session.expiresAt,
         path: admission.path,
         transport: 'plain-websocket',
         send: (_event, json) => ws.send(json),

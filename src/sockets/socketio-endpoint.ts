@@ -100,6 +100,7 @@ export class SocketIoEndpoint {
       id: a.connectionId,
       user: a.user.key,
       sessionId: a.session.id,
+      sessionExpiresAt: a.session.expiresAt,
       path: a.path,
       transport: a.transport,
       send: (event: PushEvent) => void socket.emit(event.name, ...event.args),
