@@ -113,7 +113,7 @@ export class TidingsNode {
     });
     this.app = app;
     this.#server = server;
-    registerHealthRoutes(app, { ready: () => this.#ready, metrics: this.metrics });
+    registerHealthRoutes(app, { ready: () => this.#readiness(), metrics: this.metrics });
     registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
     registerWebRoutes(app);
@@ -214,6 +214,12 @@ export class TidingsNode {
       default:
         return;
     }
+  }
+
+  /** The last round-trip check, and at once false while this node's registry entries may be missing. */
+  #readiness(): { ready: boolean; reason: string | undefined } {
+    if (this.#ready.ready && !this.backends.registry.registered()) return { ready: false, reason: 're-registering this node\'s connections' };
+    return this.#ready;
   }
 
   async #checkReady(): Promise<void> {

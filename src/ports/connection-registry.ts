@@ -41,4 +41,10 @@ export interface ConnectionRegistry extends Lifecycle {
   nodesForWithDedupe?(user: UserKey, dedupeKey: string | null, ttlMs: number): Promise<{ fresh: boolean; nodes: string[] }>;
   /** Live cluster members with their connection counts. */
   members(): Promise<NodeInfo[]>;
+  /**
+   * False while this node's own entries may be missing from the shared registry: its connection
+   * to the store dropped, and it has not re-registered since. Other nodes would not deliver to
+   * it then, so the node is not ready.
+   */
+  registered(): boolean;
 }

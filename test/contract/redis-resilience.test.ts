@@ -167,6 +167,23 @@ describe('redis restarts empty', () => {
   });
 });
 
+describe('registered(): readiness of the registry itself', () => {
+  it('is false from the moment Redis goes away until the entries are back, and true only once they are', async () => {
+    const p = prefix();
+    // A slow heartbeat: only the reconnect itself may bring the entries back in time.
+    const a = await registry(p, 'a', 1000, 10_000);
+    const b = await registry(p, 'b', 1000, 10_000);
+    const users = [user(), user(), user()];
+    for (const u of users) await a.admit(u, entry('a'), 8);
+    assert.equal(a.registered(), true);
+    await server.restart();
+    assert.equal(a.registered(), false, 'not registered right after Redis came back empty');
+    await waitFor('a to report itself registered again', () => a.registered(), 5000, 5);
+    // No waiting here: once a says it is registered, every entry must already be there.
+    for (const u of users) assert.deepEqual(await b.nodesFor(u), ['a']);
+  });
+});
+
 describe('redis loses every key without a reconnect (FLUSHALL)', () => {
   it('the next heartbeat finds its liveness key missing and re-registers', async () => {
     const p = prefix();

@@ -188,9 +188,14 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   /** Redis Cluster: primary address → this node's canary key on that primary's slots. */
   readonly #canaries = new Map<string, string>();
   readonly #canariesWritten = new Set<string>();
+  /** See registered(): false from a dropped connection until a beat has re-asserted everything. */
+  #registered = true;
   readonly #onReady = (): void => {
     this.#reassertAll = true;
     this.#kick();
+  };
+  readonly #onClose = (): void => {
+    this.#registered = false;
   };
 
   constructor(client: RedisClient, opts: RedisConnectionRegistryOptions) {
@@ -209,6 +214,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     if (removed > 0) this.#log?.info({ nodeId: this.nodeId, removed }, 'removed registry entries left by a previous run of this node');
     await this.#beat();
     this.#client.on('ready', this.#onReady);
+    this.#client.on('close', this.#onClose);
     this.#schedule();
   }
 
@@ -243,6 +249,11 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     this.#client.off('ready', this.#onReady);
+    this.#client.off('close', this.#onClose);
+  }
+
+  registered(): boolean {
+    return this.#registered;
   }
 
   async admit(user: UserKey, entry: ConnectionEntry, cap: number): Promise<AdmitResult> {
@@ -355,8 +366,11 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
         () => {
           if (this.#beatFailing) this.#log?.info({ nodeId: this.nodeId }, 'registry heartbeat works again');
           this.#beatFailing = false;
+          // A 'ready' that arrived during this beat asks for another re-assertion first.
+          if (!this.#reassertAll) this.#registered = true;
         },
         (err: unknown) => {
+          this.#registered = false;
           if (!this.#beatFailing) this.#log?.warn({ nodeId: this.nodeId, err: String(err) }, 'registry heartbeat failed; retrying');
           this.#beatFailing = true;
         },
