@@ -15,6 +15,8 @@ export async function serve(configDir: string): Promise<void> {
     }
     const log = createLogger();
     log.fatal({ err: e }, 'tidings could not start');
+    // Also one plain line on stderr: what an operator starting it by hand reads first.
+    process.stderr.write(`tidings: could not start: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(1);
   }
   let stopping = false;

@@ -1,5 +1,7 @@
 import { RedisClusterBus } from '../adapters/redis/redis-cluster-bus.js';
-import { createRedisClient, whenReady } from '../adapters/redis/redis-client.js';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createRedisClient, lastError, whenReady } from '../adapters/redis/redis-client.js';
 import { RedisConfigStore } from '../adapters/redis/redis-config-store.js';
 import { RedisConnectionRegistry } from '../adapters/redis/redis-connection-registry.js';
 import { RedisDedupeStore } from '../adapters/redis/redis-dedupe-store.js';
@@ -14,9 +16,9 @@ const START_TIMEOUT_MS = 15_000;
  * Redis backends for `tidings.redis.url`. The composition root owns the one shared client (the
  * adapters only borrow it; the bus duplicates its own blocking and subscriber connections).
  */
-export function createBackends(s: Settings, nodeId: string, log: Logger): Backends {
+export function createBackends(s: Settings, nodeId: string, log: Logger, configDir: string): Backends {
   const rlog = log.child({ component: 'redis' });
-  const client = createRedisClient(s['tidings.redis.url'], { role: `main-${nodeId}`, log: rlog });
+  const client = createRedisClient(s['tidings.redis.url'], { role: `main-${nodeId}`, log: rlog, tlsCa: readCa(s['tidings.redis.tlsCaFile'], configDir) });
   const prefix = s['tidings.redis.prefix'];
   const registry = new RedisConnectionRegistry(client, { prefix, nodeId, heartbeatMs: s['tidings.cluster.heartbeatMs'], livenessTtlMs: s['tidings.cluster.livenessTtlMs'], log: rlog });
   const bus = new RedisClusterBus(client, { prefix, nodeId, log: rlog });
@@ -34,7 +36,8 @@ export function createBackends(s: Settings, nodeId: string, log: Logger): Backen
     selfCheck: (timeoutMs) => bus.selfCheck(timeoutMs),
     start: async () => {
       await whenReady(client, START_TIMEOUT_MS).catch(() => {
-        throw new Error(`cannot reach Redis at tidings.redis.url within ${START_TIMEOUT_MS / 1000} s`);
+        const why = lastError(client);
+        throw new Error(`cannot reach Redis at tidings.redis.url within ${START_TIMEOUT_MS / 1000} s${why ? `: ${why}` : ''}`);
       });
       for (const p of order) await p.start();
     },
@@ -43,4 +46,15 @@ export function createBackends(s: Settings, nodeId: string, log: Logger): Backen
       client.disconnect();
     },
   };
+}
+
+/** The CA file's PEM text, or undefined when none is set. A missing or unreadable file stops the start-up. */
+function readCa(file: string, configDir: string): string | undefined {
+  if (!file) return undefined;
+  const path = resolve(configDir, file);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`tidings.redis.tlsCaFile: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
 }

@@ -71,7 +71,7 @@ export class TidingsNode {
     this.nodeId = s['tidings.node.id'] || `node-${randomBytes(4).toString('hex')}`;
     const root = opts.log ?? createLogger({ level: s['tidings.log.level'] });
     this.log = root.child({ node: this.nodeId });
-    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log) : memoryBackends(this.nodeId);
+    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir) : memoryBackends(this.nodeId);
     this.config = new ConfigService({ dir: opts.configDir, env, store: this.backends.configStore, log: this.log.child({ component: 'config' }), initial: loaded });
 
     const settings = () => this.config.settings;

@@ -44,6 +44,7 @@ export const SCHEMA = {
   'tidings.node.id': str('', 'This node\'s id in the cluster; empty = generated at start.'),
   'tidings.redis.url': str('', 'Empty = embedded in-memory backends (single node). redis://, rediss://, redis+sentinel://…, or a comma-separated Redis Cluster seed list.'),
   'tidings.redis.prefix': str('tidings:', 'Prefix of every Redis key and channel.'),
+  'tidings.redis.tlsCaFile': str('', 'PEM file of the CA that signed the Redis server certificate (rediss://), relative to the config directory; empty = the system CAs.'),
   'tidings.push.token': secret('Bearer token for POST /api/push; empty = that endpoint answers 403.'),
   'tidings.notify.login': secret('Basic-auth login Dovecot uses for the notify endpoint; empty = it answers 403.'),
   'tidings.notify.password': secret('Basic-auth password Dovecot uses for the notify endpoint.'),

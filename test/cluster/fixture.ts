@@ -1,10 +1,11 @@
+import assert from 'node:assert/strict';
 import { makeConfigDir, ADMIN_TOKEN, DEMO_DIRECTORY, PUSH_TOKEN } from '../helpers/config-dir.js';
+import { startProcessNode, type ProcessNode } from '../helpers/process-node.js';
+import { connectPlainWs, login, push, type Login, type PlainWs } from '../helpers/node.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The demo directory plus erin (6@1), a fresh user for cases that need one to themselves. */
 export const DIRECTORY = DEMO_DIRECTORY + '  - { id: 6, context: 1, login: erin@example.com, password: "{PLAIN}erin-pw" }\n';
-import { startProcessNode, type ProcessNode } from '../helpers/process-node.js';
-import { connectPlainWs, type Login, type PlainWs } from '../helpers/node.js';
-import { waitFor } from '../helpers/wait.js';
 
 /** Three `tidings serve` processes on one Redis url, each with its own config dir and node id. */
 export interface Cluster {
@@ -31,7 +32,7 @@ function track(n: ProcessNode): void {
   }
 }
 
-export async function startCluster(redisUrl: string, props: Record<string, string | number | boolean> = {}, tag = 'n'): Promise<Cluster> {
+export async function startCluster(redisUrl: string, props: Record<string, string | number | boolean> = {}, tag = 'n', files: Record<string, string> = {}): Promise<Cluster> {
   const dirs: ReturnType<typeof makeConfigDir>[] = [];
   const nodes: ProcessNode[] = [];
   const ids = [1, 2, 3].map((i) => `${tag}${i}-${process.pid}`);
@@ -40,7 +41,7 @@ export async function startCluster(redisUrl: string, props: Record<string, strin
     for (const d of dirs) d.remove();
   };
   try {
-    for (const id of ids) dirs.push(makeConfigDir({ directory: DIRECTORY, properties: { 'tidings.node.id': id, 'tidings.redis.url': redisUrl, ...props } }));
+    for (const id of ids) dirs.push(makeConfigDir({ directory: DIRECTORY, properties: { 'tidings.node.id': id, 'tidings.redis.url': redisUrl, ...props }, files }));
     const started = await Promise.allSettled(dirs.map((d) => startProcessNode(d.dir)));
     for (const s of started) if (s.status === 'fulfilled') {
       nodes.push(s.value);
@@ -179,4 +180,21 @@ export function startStream(url: string, base: { context: number; user: number; 
     }
   })();
   return s;
+}
+
+/** Publish on node 1, a connection on node 2 gets it exactly once (a later marker proves "once"). */
+export async function crossNodeOnce(cluster: Cluster, user: { login: string; password: string; context: number; id: number }, path: string): Promise<void> {
+  const [u1, u2] = cluster.urls;
+  const l = await login(u1, user.login, user.password);
+  const c = await connectTimed(u2, l, { path });
+  try {
+    const p = await push(u1, { context: user.context, user: user.id, event: 'x', data: 'once' });
+    assert.equal(p.status, 202);
+    const m = await push(u1, { context: user.context, user: user.id, event: 'marker', data: 0 });
+    await waitFor('the marker on node 2', () => idsOf(c).includes(m.json.id), 5000);
+    assert.deepEqual(idsOf(c), [p.json.id, m.json.id]);
+    assert.deepEqual(c.frames[0], { name: 'x', args: ['once'], namespace: '/', id: p.json.id });
+  } finally {
+    c.ws.close();
+  }
 }

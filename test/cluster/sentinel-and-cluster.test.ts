@@ -3,30 +3,13 @@ import assert from 'node:assert/strict';
 import { login, push } from '../helpers/node.js';
 import { startRedisCluster, startSentinelSet, type RedisClusterServers, type SentinelSet } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectTimed, duplicates, idsOf, isReady, members, startCluster, startStream, type Cluster } from './fixture.js';
+import { connectTimed, crossNodeOnce, duplicates, idsOf, isReady, members, startCluster, startStream, type Cluster } from './fixture.js';
 
 const FAST = {
   'com.openexchange.websockets.grizzly.remote.delayDuration': 50,
   'com.openexchange.websockets.grizzly.remote.maxDelayDuration': 200,
   'com.openexchange.websockets.grizzly.remote.timerFrequency': 50,
 };
-
-/** Publish on node 1, a connection on node 2 gets it exactly once (a later marker proves "once"). */
-async function crossNodeOnce(cluster: Cluster, user: { login: string; password: string; context: number; id: number }, path: string): Promise<void> {
-  const [u1, u2] = cluster.urls;
-  const l = await login(u1, user.login, user.password);
-  const c = await connectTimed(u2, l, { path });
-  try {
-    const p = await push(u1, { context: user.context, user: user.id, event: 'x', data: 'once' });
-    assert.equal(p.status, 202);
-    const m = await push(u1, { context: user.context, user: user.id, event: 'marker', data: 0 });
-    await waitFor('the marker on node 2', () => idsOf(c).includes(m.json.id), 5000);
-    assert.deepEqual(idsOf(c), [p.json.id, m.json.id]);
-    assert.deepEqual(c.frames[0], { name: 'x', args: ['once'], namespace: '/', id: p.json.id });
-  } finally {
-    c.ws.close();
-  }
-}
 
 describe('cluster on a Sentinel set (redis+sentinel://)', () => {
   let set: SentinelSet | undefined;

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
@@ -348,5 +349,78 @@ function run(cmd: string, args: string[]): Promise<void> {
     child.stderr?.on('data', (d) => (out += String(d)));
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${out.slice(-2000)}`))));
+  });
+}
+
+export interface TlsRedisServer {
+  readonly port: number;
+  /** `rediss://127.0.0.1:<port>` */
+  readonly url: string;
+  /** PEM of the CA that signed the server certificate. */
+  readonly caFile: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A redis-server that speaks only TLS (`--port 0 --tls-port P`), with a certificate for
+ * 127.0.0.1 signed by a throwaway CA made with openssl for this server alone.
+ */
+export async function startTlsRedis(): Promise<TlsRedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'tidings-redis-tls-'));
+  const f = (name: string): string => join(dir, name);
+  let proc: Proc | undefined;
+  try {
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=tidings test CA']);
+    await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1']);
+    await writeFile(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    await run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '1', '-extfile', f('san.ext')]);
+    const ca = await readFile(f('ca.pem'), 'utf8');
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const logfile = f(`redis-${port}.log`);
+      const child = spawn('redis-server', [...DATA_ARGS, '--port', '0', '--tls-port', String(port), '--tls-cert-file', f('server.pem'), '--tls-key-file', f('server.key'), '--tls-ca-cert-file', f('ca.pem'), '--tls-auth-clients', 'no', '--bind', '127.0.0.1', '--dir', dir, '--logfile', logfile], { stdio: 'ignore' });
+      track(child);
+      const p = new Proc(child);
+      proc = p;
+      try {
+        await waitFor(`TLS redis-server on port ${port} to answer PING`, async () => {
+          if (!p.alive) throw new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}: ${await readFile(logfile, 'utf8').catch(() => '')}`);
+          return (await tlsPing(port, ca).catch(() => false)) === true;
+        }, 10_000, 20);
+      } catch (err) {
+        await p.end('SIGKILL');
+        if (attempt >= 3) throw err;
+        continue;
+      }
+      return {
+        port,
+        url: `rediss://127.0.0.1:${port}`,
+        caFile: f('ca.pem'),
+        async stop() {
+          await p.end('SIGTERM');
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    }
+  } catch (err) {
+    await proc?.end('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function tlsPing(port: number, ca: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const sock = tlsConnect({ host: '127.0.0.1', port, ca: [ca] }, () => sock.write('*1\r\n$4\r\nPING\r\n'));
+    const timer = setTimeout(() => (sock.destroy(), reject(new Error('no PONG'))), 2000);
+    sock.on('data', (d) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(String(d).startsWith('+PONG'));
+    });
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
 }

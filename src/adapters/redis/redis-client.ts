@@ -45,6 +45,8 @@ export interface ClientOptions {
   readonly log?: LogLike;
   /** ms; 0 disables. Default 5000. */
   readonly commandTimeoutMs?: number;
+  /** PEM of the CA to trust for rediss:// instead of the system CAs. */
+  readonly tlsCa?: string;
 }
 
 const FORMS =
@@ -149,7 +151,12 @@ function parseCluster(url: string, text: string): RedisTarget {
   return { kind: 'cluster', nodes, tls: tls ?? false, ...auth };
 }
 
-const meta = new WeakMap<RedisClient, { log?: LogLike; role: string }>();
+const meta = new WeakMap<RedisClient, { log?: LogLike; role: string; lastError?: string }>();
+
+/** The last connection error the client saw, to say why it is not ready. */
+export function lastError(client: RedisClient): string | undefined {
+  return meta.get(client)?.lastError;
+}
 
 function connectionName(role: string): string {
   return `tidings-${role}`.replace(/[^A-Za-z0-9_.:@-]/g, '_');
@@ -188,7 +195,7 @@ export function createRedisClient(url: string, opts: ClientOptions = {}): RedisC
         host: target.host,
         port: target.port,
         db: target.db,
-        ...(target.tls ? { tls: {} } : {}),
+        ...(target.tls ? { tls: tlsOptions(opts) } : {}),
       });
       break;
     case 'sentinel':
@@ -207,7 +214,7 @@ export function createRedisClient(url: string, opts: ClientOptions = {}): RedisC
     case 'cluster':
       client = new Cluster(
         target.nodes.map((n) => ({ host: n.host, port: n.port })),
-        clusterOptions(nodeOptions(opts, { username: target.username, password: target.password }), target.tls, false),
+        clusterOptions({ ...nodeOptions(opts, { username: target.username, password: target.password }), ...(target.tls ? { tls: tlsOptions(opts) } : {}) }, false),
       );
       break;
   }
@@ -215,9 +222,13 @@ export function createRedisClient(url: string, opts: ClientOptions = {}): RedisC
   return client;
 }
 
-function clusterOptions(redisOptions: RedisOptions, tls: boolean, sharded: boolean): ClusterOptions {
+function tlsOptions(opts: ClientOptions): { ca?: string[] } {
+  return opts.tlsCa ? { ca: [opts.tlsCa] } : {};
+}
+
+function clusterOptions(redisOptions: RedisOptions, sharded: boolean): ClusterOptions {
   return {
-    redisOptions: { ...redisOptions, ...(tls ? { tls: {} } : {}) },
+    redisOptions,
     clusterRetryStrategy: retryStrategy,
     enableOfflineQueue: true,
     slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
@@ -228,11 +239,13 @@ function clusterOptions(redisOptions: RedisOptions, tls: boolean, sharded: boole
 }
 
 function setUp(client: RedisClient, log: LogLike | undefined, role: string): void {
-  meta.set(client, { log, role });
+  const m: { log?: LogLike; role: string; lastError?: string } = { log, role };
+  meta.set(client, m);
   // Always listen for 'error': ioredis prints unhandled errors to the console otherwise.
   // One line per outage, not one per reconnect attempt.
   let reported = false;
   client.on('error', (err: Error) => {
+    m.lastError = err.message;
     if (reported) return;
     reported = true;
     log?.warn({ role, err: err.message }, 'redis connection error; reconnecting');
@@ -272,7 +285,7 @@ export function duplicateClient(client: RedisClient, opts: { role?: string; bloc
   let dup: RedisClient;
   if (client instanceof Cluster) {
     dup = client.duplicate([], {
-      ...clusterOptions({ ...client.options.redisOptions, connectionName: connectionName(role), ...timeout }, false, opts.subscriber === true),
+      ...clusterOptions({ ...client.options.redisOptions, connectionName: connectionName(role), ...timeout }, opts.subscriber === true),
     });
   } else {
     dup = client.duplicate({ connectionName: connectionName(role), ...timeout });
