@@ -11,6 +11,7 @@ import { loadConfig } from '../config/load-config.js';
 import { watchConfigDir } from '../config/watch-config.js';
 import { CLOSE } from '../delivery/local-connection.js';
 import { LocalHub } from '../delivery/local-hub.js';
+import { MemoryDedupeStore } from '../adapters/memory/memory-dedupe-store.js';
 import { SessionExpiryWatch } from '../auth/session-expiry-watch.js';
 import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
@@ -93,6 +94,7 @@ export class TidingsNode {
       hub: this.hub,
       registry: this.backends.registry,
       dedupe: this.backends.dedupe,
+      fallbackDedupe: new MemoryDedupeStore(),
       remote: this.remoteBuffer,
       dedupeTtlMs: () => settings()['tidings.dedupe.windowSeconds'] * 1000,
       metrics: this.metrics,

@@ -6,7 +6,6 @@ import type { RemoteBatchItem } from '../ports/cluster-bus.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { EventIds } from './event-ids.js';
-import { MemoryDedupeStore } from '../adapters/memory/memory-dedupe-store.js';
 import type { LocalHub } from './local-hub.js';
 import { validatePathFilter } from './path-filter.js';
 import { withId } from './wire.js';
@@ -40,13 +39,15 @@ export class Publisher {
   readonly #log: Logger;
   readonly #ids: EventIds;
   readonly #lastNodes = new Map<UserKey, string[]>();
-  readonly #fallbackDedupe = new MemoryDedupeStore();
+  /** This node's own memory, for idempotency keys while the shared dedupe store is unreachable. */
+  readonly #fallbackDedupe: DedupeStore;
 
-  constructor(deps: { nodeId: string; hub: LocalHub; registry: ConnectionRegistry; dedupe: DedupeStore; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
+  constructor(deps: { nodeId: string; hub: LocalHub; registry: ConnectionRegistry; dedupe: DedupeStore; fallbackDedupe: DedupeStore; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
     this.#nodeId = deps.nodeId;
     this.#hub = deps.hub;
     this.#registry = deps.registry;
     this.#dedupe = deps.dedupe;
+    this.#fallbackDedupe = deps.fallbackDedupe;
     this.#remote = deps.remote;
     this.#dedupeTtlMs = deps.dedupeTtlMs;
     this.#metrics = deps.metrics;
