@@ -40,6 +40,7 @@ export const ERRORS = {
   TIDINGS_CONFIG_INVALID: { status: 422, message: 'The configuration is invalid' },
   // server state
   TIDINGS_NOT_READY: { status: 503, message: 'This node cannot deliver cluster-wide right now' },
+  TIDINGS_BACKEND_UNAVAILABLE: { status: 503, message: 'The cluster store (Redis) cannot be reached right now; try again shortly' },
   TIDINGS_SHUTTING_DOWN: { status: 503, message: 'This node is shutting down' },
   TIDINGS_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
@@ -62,6 +63,14 @@ export class TidingsError extends Error {
   toBody(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
     return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } };
   }
+}
+
+/** Seconds a client is asked to wait when the cluster store is unreachable. */
+export const BACKEND_RETRY_AFTER_S = 2;
+
+/** 503 with Retry-After when the cluster store cannot be reached. */
+export function backendUnavailable(): TidingsError {
+  return new TidingsError('TIDINGS_BACKEND_UNAVAILABLE', undefined, { headers: { 'Retry-After': String(BACKEND_RETRY_AFTER_S) } });
 }
 
 export function errorBody(code: ErrorCode, message?: string): string {

@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { TidingsError } from '../errors.js';
+import { isBackendUnavailable } from '../backend-unavailable.js';
+import { backendUnavailable, TidingsError } from '../errors.js';
+import { headersOf } from './refuse.js';
 import type { Logger } from '../log.js';
 
 export type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -31,10 +33,10 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; socketIo: (
   // JSON only: a text body on a JSON route is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err: FastifyError | TidingsError, req, reply) => {
-    const te = err instanceof TidingsError ? err : translate(err as FastifyError);
-    if (te.status >= 500) req.log.error({ err }, 'request failed');
-    const headers = (te.details?.headers ?? {}) as Record<string, string>;
-    void reply.code(te.status).headers(headers).type('application/json; charset=utf-8').send(te.toBody());
+    const te = err instanceof TidingsError ? err : isBackendUnavailable(err) ? backendUnavailable() : translate(err as FastifyError);
+    if (te.code === 'TIDINGS_BACKEND_UNAVAILABLE') req.log.warn({ err: err.message }, 'request failed: the cluster store is unreachable');
+    else if (te.status >= 500) req.log.error({ err }, 'request failed');
+    void reply.code(te.status).headers(headersOf(te)).type('application/json; charset=utf-8').send(te.toBody());
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(new TidingsError('TIDINGS_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`).toBody());
