@@ -7,7 +7,9 @@ import { withId } from './wire.js';
  *
  * Deliberate differences from the reference deployment (reference §4): payloads stay in publish
  * order (oldest first), and timings are re-read on every offer and tick, so a reload takes effect
- * at once, also for elements already buffered.
+ * at once, also for elements already buffered. `delayDuration=0` sends on the next turn of the
+ * event loop (everything offered in the same turn in one batch per node), not on the next timer
+ * tick: no coalescing was asked for, so nothing should wait up to `timerFrequency`.
  */
 
 export interface RemoteBufferTimings {
@@ -96,6 +98,7 @@ export class RemoteBuffer {
   private readonly nodes = new Map<string, NodeQueue>();
   private seq = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
+  private immediate: ReturnType<typeof setImmediate> | null = null;
   private armedFrequency = 0;
   private lastTimings: RemoteBufferTimings | null = null;
   private stopped = false;
@@ -133,7 +136,14 @@ export class RemoteBuffer {
       el.payloads.push(withId(id, body));
       el.sourceTokens.push(sourceToken);
     }
-    this.syncTimer(this.readTimings());
+    const t = this.readTimings();
+    if (t.delayDuration <= 0 && !this.stopped && !this.immediate) {
+      this.immediate = setImmediate(() => {
+        this.immediate = null;
+        this.tick();
+      });
+    }
+    this.syncTimer(t);
   }
 
   /** Re-reads the timings now; re-schedules the timer if `timerFrequency` changed. */
@@ -292,5 +302,9 @@ export class RemoteBuffer {
   private disarm(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.stopped && this.immediate) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
+    }
   }
 }

@@ -251,14 +251,23 @@ describe('RemoteBuffer', () => {
     for (const c of calls) assert.deepEqual(names(c.items[0]), ['a', 'b', 'c']);
   });
 
-  it('with delayDuration=0 sends on the next tick', async () => {
+  it('with delayDuration=0 sends on the next turn of the event loop, everything offered in this turn in one batch per node', async () => {
     const { calls, offer } = harness({ delayDuration: 0 });
     await advanceTo(120);
-    offer('1@1', null, ['n1'], 'a'); // timer armed at 120 → first tick at 620
-    await advanceTo(619);
-    assert.equal(calls.length, 0);
-    await advanceTo(620);
-    assert.equal(calls.length, 1);
+    offer('1@1', null, ['n1'], 'a');
+    offer('1@1', null, ['n1', 'n2'], 'b');
+    offer('2@1', null, ['n1'], 'c');
+    assert.equal(calls.length, 0, 'not synchronously inside offer()');
+    await new Promise((r) => setImmediate(r));
+    // No timer tick has happened (the clock still reads 120; the timer would first fire at 620).
+    assert.equal(calls.length, 2);
+    const byNode = new Map(calls.map((c) => [c.node, c]));
+    assert.deepEqual(byNode.get('n1')!.items.map(names), [['a', 'b'], ['c']]);
+    assert.deepEqual(byNode.get('n2')!.items.map(names), [['a', 'b']]);
+    offer('1@1', null, ['n1'], 'd');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls.length, 3);
+    assert.deepEqual(names(calls[2].items[0]), ['d']);
   });
 
   it('does not crash when maxDelayDuration < delayDuration: the cap becomes delayDuration', async () => {
