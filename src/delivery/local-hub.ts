@@ -11,6 +11,8 @@ export interface HubObserver {
 /** The connections this node holds, by user. Pure bookkeeping and fan-out; no I/O of its own. */
 export class LocalHub {
   readonly #byUser = new Map<UserKey, Map<string, LocalConnection>>();
+  /** A logout reaches every node; finding its sockets must not scan every connection. */
+  readonly #bySession = new Map<string, Set<LocalConnection>>();
   readonly #observer?: HubObserver;
   #count = 0;
 
@@ -22,9 +24,14 @@ export class LocalHub {
     let conns = this.#byUser.get(c.user);
     if (!conns) this.#byUser.set(c.user, (conns = new Map()));
     const replaced = conns.get(c.id);
-    if (replaced) this.#observer?.removed(replaced);
-    else this.#count++;
+    if (replaced) {
+      this.#unindex(replaced);
+      this.#observer?.removed(replaced);
+    } else this.#count++;
     conns.set(c.id, c);
+    let same = this.#bySession.get(c.sessionId);
+    if (!same) this.#bySession.set(c.sessionId, (same = new Set()));
+    same.add(c);
     this.#observer?.added(c);
   }
 
@@ -35,8 +42,14 @@ export class LocalHub {
     conns.delete(c.id);
     this.#count--;
     if (conns.size === 0) this.#byUser.delete(c.user);
+    this.#unindex(c);
     this.#observer?.removed(c);
     return true;
+  }
+
+  #unindex(c: LocalConnection): void {
+    const same = this.#bySession.get(c.sessionId);
+    if (same?.delete(c) && same.size === 0) this.#bySession.delete(c.sessionId);
   }
 
   has(user: UserKey): boolean {
@@ -62,16 +75,11 @@ export class LocalHub {
   }
 
   closeSession(sessionId: string, why: CloseReason): number {
-    let n = 0;
-    for (const conns of this.#byUser.values()) {
-      for (const c of [...conns.values()]) {
-        if (c.sessionId === sessionId) {
-          c.close(why);
-          n++;
-        }
-      }
-    }
-    return n;
+    const same = this.#bySession.get(sessionId);
+    if (!same) return 0;
+    const victims = [...same];
+    for (const c of victims) c.close(why);
+    return victims.length;
   }
 
   closeAll(why: CloseReason): void {
