@@ -214,6 +214,7 @@ export class RemoteBuffer {
     this.queuedPayloads -= count;
     this.inFlightPayloads += count;
     let sent: Promise<void>;
+    let ok = false;
     try {
       sent = this.send(nodeId, batch.map((b) => b.item));
     } catch (err) {
@@ -224,6 +225,7 @@ export class RemoteBuffer {
         this.sentBatches++;
         this.sentPayloads += count;
         q.failing = false;
+        ok = true;
       },
       (err: unknown) => {
         // Older than anything queued meanwhile, so ahead of it: publish order holds across retries.
@@ -235,6 +237,9 @@ export class RemoteBuffer {
     ).then(() => {
       this.inFlightPayloads -= count;
       q.inFlight = null;
+      // Items queued meanwhile were already due: they go now rather than wait for the next tick.
+      // After a failure they wait for the tick, so an unreachable node is not retried in a loop.
+      if (ok && q.items.length > 0 && !this.stopped) return void this.dispatch(nodeId, q);
       if (q.items.length === 0) this.nodes.delete(nodeId);
       this.enforceBound();
       // A failure may need the timer back (it stops when nothing is sendable).

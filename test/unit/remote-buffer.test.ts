@@ -270,6 +270,23 @@ describe('RemoteBuffer', () => {
     assert.deepEqual(names(calls[2].items[0]), ['d']);
   });
 
+  it('sends what fell due during an in-flight send as soon as that send succeeds, not on the next tick', async () => {
+    const { calls, offer, state, deferred } = harness({ delayDuration: 0, timerFrequency: 10_000 });
+    const turn = () => new Promise((r) => setImmediate(r));
+    state.hang = true;
+    offer('1@1', null, ['n1'], 'a');
+    await turn();
+    assert.equal(calls.length, 1);
+    offer('1@1', null, ['n1'], 'b');
+    offer('2@1', null, ['n1'], 'c');
+    await turn();
+    assert.equal(calls.length, 1, 'one send at a time per node');
+    deferred[0].resolve();
+    await turn();
+    assert.equal(calls.length, 2, 'no timer tick has happened (timerFrequency 10 s, clock unchanged)');
+    assert.deepEqual(calls[1].items.map(names), [['b'], ['c']]);
+  });
+
   it('does not crash when maxDelayDuration < delayDuration: the cap becomes delayDuration', async () => {
     const { calls, offer } = harness({ delayDuration: 1000, maxDelayDuration: 200 });
     offer('1@1', null, ['n1'], 'a');
