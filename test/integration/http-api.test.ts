@@ -66,6 +66,50 @@ describe('HTTP API: bad input gets a specific JSON error and loses nothing alrea
     c.ws.close();
   });
 
+  it('a batch (JSON array) publishes every event in order and answers their ids in order; one bad event refuses the whole batch', async () => {
+    const [la, lb] = await Promise.all([login(n.url, 'alice@example.com', 'alice-pw'), login(n.url, 'bob@example.com', 'bob-pw')]);
+    const a = await connectPlainWs(n.url, la, {});
+    const b = await connectPlainWs(n.url, lb, {});
+    try {
+      // Refused whole: the second event names an unknown user, the third a bad path filter.
+      const bad = await post(`${n.url}/api/push`, JSON.stringify([{ context: 1, user: 3, event: 'no', data: 0 }, { context: 1, user: 99, event: 'no' }]), auth);
+      assert.equal(bad.status, 404);
+      assert.equal(bad.json.error.code, 'TIDINGS_UNKNOWN_USER');
+      assert.match(bad.json.error.message, /^event \[1\]: /);
+      assert.equal(bad.json.error.details.index, 1);
+      const badFilter = await post(`${n.url}/api/push`, JSON.stringify([{ context: 1, user: 3, event: 'no' }, { context: 1, user: 3, event: 'no' }, { context: 1, user: 3, event: 'no', pathFilter: 'x//' }]), auth);
+      assert.equal(badFilter.status, 400);
+      assert.equal(badFilter.json.error.details.index, 2);
+      const empty = await post(`${n.url}/api/push`, '[]', auth);
+      assert.equal(empty.status, 400);
+      assert.equal(empty.json.error.code, 'TIDINGS_VALIDATION');
+      const tooMany = await post(`${n.url}/api/push`, JSON.stringify(Array.from({ length: 1001 }, () => ({ context: 1, user: 3, event: 'x' }))), auth);
+      assert.equal(tooMany.status, 413, 'this node allows 4 KB bodies, so the body limit answers first');
+
+      const events = [
+        { context: 1, user: 3, event: 'one', data: 1 },
+        { context: 1, user: 4, event: 'one', data: 1 },
+        { context: 1, user: 3, event: 'two', data: 2, key: 'k-batch' },
+        { context: 1, user: 3, event: 'dup', data: 3, key: 'k-batch' },
+        { context: 1, user: 3, event: 'three', data: 4 },
+      ];
+      const ok = await post(`${n.url}/api/push`, JSON.stringify(events), auth);
+      assert.equal(ok.status, 202);
+      assert.equal(ok.json.results.length, 5);
+      assert.deepEqual(ok.json.results.map((r: { duplicate: boolean }) => r.duplicate), [false, false, false, true, false]);
+      const marker = await push(n.url, { context: 1, user: 3, event: 'marker' });
+      await waitFor('the marker', () => a.frames.some((f) => f.id === marker.json.id));
+      await waitFor('bob\'s event', () => b.frames.length === 1);
+      const ids = ok.json.results.map((r: { id: string }) => r.id);
+      assert.deepEqual(a.frames.map((f) => f.name), ['one', 'two', 'three', 'marker'], 'nothing from the refused batches; the duplicate dropped; order kept');
+      assert.deepEqual(a.frames.slice(0, 3).map((f) => f.id), [ids[0], ids[2], ids[4]]);
+      assert.deepEqual(b.frames.map((f) => f.id), [ids[1]]);
+    } finally {
+      a.ws.close();
+      b.ws.close();
+    }
+  });
+
   it('login: wrong types are 400, bad credentials 401', async () => {
     assert.equal((await post(`${n.url}/api/login`, JSON.stringify({ login: 5, password: 'x' }))).json.error.code, 'TIDINGS_VALIDATION');
     const bad = await post(`${n.url}/api/login`, JSON.stringify({ login: 'alice@example.com', password: 'wrong' }));
