@@ -1,49 +1,68 @@
-import { EventEmitter } from 'node:events';
 import { MemoryClusterBus } from '../adapters/memory/memory-cluster-bus.js';
+import { MemoryCluster } from '../adapters/memory/memory-cluster.js';
 import { MemoryConfigStore } from '../adapters/memory/memory-config-store.js';
-import { MemoryConnectionRegistry, MemoryRegistryWorld } from '../adapters/memory/memory-connection-registry.js';
-import { MemoryDedupeStore } from '../adapters/memory/memory-dedupe-store.js';
+import { MemoryConnectionRegistry } from '../adapters/memory/memory-connection-registry.js';
+import { MemoryPublishLookup } from '../adapters/memory/memory-publish-lookup.js';
 import { MemorySessionStore } from '../adapters/memory/memory-session-store.js';
+import type { BusLog } from '../adapters/bus-receiver.js';
 import type { ClusterBus } from '../ports/cluster-bus.js';
 import type { ConfigStore } from '../ports/config-store.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
-import type { DedupeStore } from '../ports/dedupe-store.js';
+import type { PublishLookup } from '../ports/publish-lookup.js';
 import type { SessionStore } from '../ports/session-store.js';
 
-/** One implementation of every port, plus how to check that cluster-wide delivery works right now. */
-export interface Backends {
-  readonly kind: 'memory' | 'redis';
+/** One implementation of every port. */
+export interface BackendParts {
   readonly sessions: SessionStore;
-  readonly registry: ConnectionRegistry;
-  readonly dedupe: DedupeStore;
   readonly configStore: ConfigStore;
+  readonly registry: ConnectionRegistry;
+  readonly publishLookup: PublishLookup;
   readonly bus: ClusterBus;
-  /** True while a round trip through the shared backend to this node works. */
-  selfCheck(timeoutMs: number): Promise<boolean>;
-  /** Start order: stores first, bus last; stop runs in reverse. */
+}
+
+/** The backends of one node, started and stopped as one. */
+export interface Backends extends BackendParts {
+  readonly kind: 'memory' | 'redis';
+  /** Start order: stores first, then the registry (it joins the cluster), the bus last; stop runs in reverse. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** In-memory backends: one node on its own, or several in one process sharing `shared`. */
-export function memoryBackends(nodeId: string, shared: { world: MemoryRegistryWorld; hub: EventEmitter } = { world: new MemoryRegistryWorld(), hub: new EventEmitter() }): Backends {
-  const parts = {
-    sessions: new MemorySessionStore(),
-    registry: new MemoryConnectionRegistry(nodeId, shared.world),
-    dedupe: new MemoryDedupeStore(),
-    configStore: new MemoryConfigStore(),
-    bus: new MemoryClusterBus(nodeId, shared.hub),
-  };
-  const order = [parts.sessions, parts.dedupe, parts.configStore, parts.registry, parts.bus];
+/** What a kind of backend adds around the ordered parts: connecting first, disconnecting last. */
+export interface BackendHooks {
+  beforeStart?(): Promise<void>;
+  afterStop?(): void;
+  /** A part that fails to stop; the rest still stop. Default: rethrown at once. */
+  onStopError?(err: unknown): void;
+}
+
+/** The one place that orders the backends' lifecycle, for every kind. */
+export function orderedBackends(kind: Backends['kind'], parts: BackendParts, hooks: BackendHooks = {}): Backends {
+  const order = [parts.sessions, parts.configStore, parts.registry, parts.publishLookup, parts.bus];
   return {
-    kind: 'memory',
+    kind,
     ...parts,
-    selfCheck: async () => true,
     start: async () => {
+      await hooks.beforeStart?.();
       for (const p of order) await p.start();
     },
     stop: async () => {
-      for (const p of [...order].reverse()) await p.stop();
+      for (const p of [...order].reverse()) {
+        if (hooks.onStopError) await p.stop().catch(hooks.onStopError);
+        else await p.stop();
+      }
+      hooks.afterStop?.();
     },
   };
+}
+
+/** In-memory backends: one node on its own, or several in one process sharing `cluster`. */
+export function memoryBackends(nodeId: string, cluster: MemoryCluster = new MemoryCluster(), log?: BusLog): Backends {
+  return orderedBackends('memory', {
+    sessions: new MemorySessionStore(Date.now, cluster.sessions),
+    configStore: new MemoryConfigStore(cluster.config),
+    registry: new MemoryConnectionRegistry(nodeId, cluster.registry),
+    publishLookup: new MemoryPublishLookup(cluster.registry, cluster.dedupe),
+    bus: new MemoryClusterBus(nodeId, cluster.hub, log),
+  });
 }

@@ -4,11 +4,11 @@ import { resolve } from 'node:path';
 import { createRedisClient, lastError, whenReady } from '../adapters/redis/redis-client.js';
 import { RedisConfigStore } from '../adapters/redis/redis-config-store.js';
 import { RedisConnectionRegistry } from '../adapters/redis/redis-connection-registry.js';
-import { RedisDedupeStore } from '../adapters/redis/redis-dedupe-store.js';
+import { RedisPublishLookup } from '../adapters/redis/redis-publish-lookup.js';
 import { RedisSessionStore } from '../adapters/redis/redis-session-store.js';
 import type { Settings } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { Backends } from './backends.js';
+import { orderedBackends, type Backends } from './backends.js';
 
 const START_TIMEOUT_MS = 15_000;
 
@@ -22,30 +22,25 @@ export function createBackends(s: Settings, nodeId: string, log: Logger, configD
   const prefix = s['tidings.redis.prefix'];
   const registry = new RedisConnectionRegistry(client, { prefix, nodeId, heartbeatMs: s['tidings.cluster.heartbeatMs'], livenessTtlMs: s['tidings.cluster.livenessTtlMs'], log: rlog });
   const bus = new RedisClusterBus(client, { prefix, nodeId, log: rlog });
-  const parts = {
-    sessions: new RedisSessionStore(client, { prefix, log: rlog }),
-    registry,
-    dedupe: new RedisDedupeStore(client, { prefix }),
-    configStore: new RedisConfigStore(client, { prefix, log: rlog }),
-    bus,
-  };
-  const order = [parts.sessions, parts.dedupe, parts.configStore, parts.registry, parts.bus];
-  return {
-    kind: 'redis',
-    ...parts,
-    selfCheck: (timeoutMs) => bus.selfCheck(timeoutMs),
-    start: async () => {
-      await whenReady(client, START_TIMEOUT_MS).catch(() => {
-        const why = lastError(client);
-        throw new Error(`cannot reach Redis at tidings.redis.url within ${START_TIMEOUT_MS / 1000} s${why ? `: ${why}` : ''}`);
-      });
-      for (const p of order) await p.start();
+  return orderedBackends(
+    'redis',
+    {
+      sessions: new RedisSessionStore(client, { prefix, log: rlog }),
+      configStore: new RedisConfigStore(client, { prefix, log: rlog }),
+      registry,
+      publishLookup: new RedisPublishLookup(client, { prefix, membership: registry.membership }),
+      bus,
     },
-    stop: async () => {
-      for (const p of [...order].reverse()) await p.stop().catch((e) => rlog.warn({ err: String(e) }, 'error while stopping a backend'));
-      client.disconnect();
+    {
+      beforeStart: () =>
+        whenReady(client, START_TIMEOUT_MS).catch(() => {
+          const why = lastError(client);
+          throw new Error(`cannot reach Redis at tidings.redis.url within ${START_TIMEOUT_MS / 1000} s${why ? `: ${why}` : ''}`);
+        }),
+      onStopError: (e) => rlog.warn({ err: String(e) }, 'error while stopping a backend'),
+      afterStop: () => client.disconnect(),
     },
-  };
+  );
 }
 
 /** The CA file's PEM text, or undefined when none is set. A missing or unreadable file stops the start-up. */

@@ -11,8 +11,8 @@ import { loadConfig } from '../config/load-config.js';
 import { watchConfigDir } from '../config/watch-config.js';
 import { CLOSE } from '../delivery/local-connection.js';
 import { LocalHub } from '../delivery/local-hub.js';
-import { MemoryDedupeStore } from '../adapters/memory/memory-dedupe-store.js';
 import { SessionExpiryWatch } from '../auth/session-expiry-watch.js';
+import { DedupeWindow } from '../delivery/dedupe-window.js';
 import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
 import { TidingsError } from '../errors.js';
@@ -26,12 +26,13 @@ import { registerSessionRoutes } from '../http/routes/session-routes.js';
 import { registerWebRoutes } from '../http/routes/web-routes.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
-import type { BusMessage } from '../ports/cluster-bus.js';
 import { HandshakeGate } from '../sockets/handshake-gate.js';
 import { PlainWsEndpoint } from '../sockets/plain-ws-endpoint.js';
 import { SocketIoEndpoint } from '../sockets/socketio-endpoint.js';
 import { memoryBackends, type Backends } from './backends.js';
+import { busDispatch } from './bus-dispatch.js';
 import { createBackends } from './create-backends.js';
+import { Readiness } from './readiness.js';
 
 export interface NodeOptions {
   readonly configDir: string;
@@ -59,8 +60,7 @@ export class TidingsNode {
   readonly #socketIo: SocketIoEndpoint;
   readonly #plainWs: PlainWsEndpoint;
   readonly #expiry: SessionExpiryWatch;
-  #ready = { ready: false, reason: 'starting' as string | undefined };
-  #readyTimer: NodeJS.Timeout | undefined;
+  readonly #readiness: Readiness;
   #unwatch: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
   #address: AddressInfo | undefined;
@@ -72,7 +72,7 @@ export class TidingsNode {
     this.nodeId = s['tidings.node.id'] || `node-${randomBytes(4).toString('hex')}`;
     const root = opts.log ?? createLogger({ level: s['tidings.log.level'] });
     this.log = root.child({ node: this.nodeId });
-    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir) : memoryBackends(this.nodeId);
+    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir) : memoryBackends(this.nodeId, undefined, this.log.child({ component: 'bus' }));
     this.config = new ConfigService({ dir: opts.configDir, env, store: this.backends.configStore, log: this.log.child({ component: 'config' }), initial: loaded });
 
     const settings = () => this.config.settings;
@@ -92,9 +92,8 @@ export class TidingsNode {
     this.publisher = new Publisher({
       nodeId: this.nodeId,
       hub: this.hub,
-      registry: this.backends.registry,
-      dedupe: this.backends.dedupe,
-      fallbackDedupe: new MemoryDedupeStore(),
+      lookup: this.backends.publishLookup,
+      fallbackDedupe: new DedupeWindow(),
       remote: this.remoteBuffer,
       dedupeTtlMs: () => settings()['tidings.dedupe.windowSeconds'] * 1000,
       metrics: this.metrics,
@@ -115,7 +114,8 @@ export class TidingsNode {
     });
     this.app = app;
     this.#server = server;
-    registerHealthRoutes(app, { ready: () => this.#readiness(), metrics: this.metrics });
+    this.#readiness = new Readiness({ check: (ms) => this.backends.bus.selfCheck(ms), registered: () => this.backends.registry.registered(), log: this.log });
+    registerHealthRoutes(app, { ready: () => this.#readiness.state(), metrics: this.metrics });
     registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
     registerWebRoutes(app);
@@ -140,7 +140,13 @@ export class TidingsNode {
     }
     await this.backends.start();
     await this.config.init();
-    this.backends.bus.onMessage((m) => this.#onBusMessage(m));
+    this.backends.bus.onMessage(busDispatch({
+      nodeId: this.nodeId,
+      deliver: (batch) => this.publisher.receive(batch),
+      endSession: (sessionId) => void this.hub.closeSession(sessionId, CLOSE.sessionEnded),
+      refreshConfig: () => void this.config.refreshStore().catch((e) => this.log.warn({ err: String(e) }, 'could not refresh run-time config values')),
+      reload: () => void this.config.reload(),
+    }));
     this.config.onChange((changed) => {
       if (changed.some((k) => k.startsWith('com.openexchange.websockets.grizzly.remote.'))) this.remoteBuffer.reconfigure();
       if (changed.includes('tidings.log.level')) this.log.level = this.config.settings['tidings.log.level'];
@@ -148,8 +154,7 @@ export class TidingsNode {
     await this.app.listen({ host: s['tidings.http.host'], port: s['tidings.http.port'] });
     this.#address = this.#server.address() as AddressInfo;
     if (s['tidings.config.watch']) this.#unwatch = watchConfigDir(this.config.current.dir, () => void this.reloadCluster(), this.log);
-    await this.#checkReady();
-    this.#readyTimer = setInterval(() => void this.#checkReady(), 2000).unref();
+    await this.#readiness.start();
     this.log.info({ host: this.#address.address, port: this.#address.port, backends: this.backends.kind }, `tidings listening on http://${this.#address.address}:${this.#address.port}`);
     return this.#address;
   }
@@ -169,9 +174,8 @@ export class TidingsNode {
   /** Stop accepting, close every socket with "going away", hand over pending remote batches, release backends. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      clearInterval(this.#readyTimer);
+      this.#readiness.stop('shutting down');
       this.#unwatch?.();
-      this.#ready = { ready: false, reason: 'shutting down' };
       this.#expiry.stop();
       this.hub.closeAll(CLOSE.goingAway);
       this.#plainWs.close();
@@ -197,38 +201,5 @@ export class TidingsNode {
   async #endSessionEverywhere(sessionId: string): Promise<void> {
     this.hub.closeSession(sessionId, CLOSE.sessionEnded);
     await this.backends.bus.broadcast({ type: 'session-ended', from: this.nodeId, sessionId });
-  }
-
-  #onBusMessage(m: BusMessage): void {
-    switch (m.type) {
-      case 'deliver':
-        this.publisher.receive(m.batch);
-        return;
-      case 'session-ended':
-        this.hub.closeSession(m.sessionId, CLOSE.sessionEnded);
-        return;
-      case 'config-changed':
-        if (m.from !== this.nodeId) void this.config.refreshStore().catch((e) => this.log.warn({ err: String(e) }, 'could not refresh run-time config values'));
-        return;
-      case 'reload':
-        if (m.from !== this.nodeId) this.config.reload();
-        return;
-      default:
-        return;
-    }
-  }
-
-  /** The last round-trip check, and at once false while this node's registry entries may be missing. */
-  #readiness(): { ready: boolean; reason: string | undefined } {
-    if (this.#ready.ready && !this.backends.registry.registered()) return { ready: false, reason: 're-registering this node\'s connections' };
-    return this.#ready;
-  }
-
-  async #checkReady(): Promise<void> {
-    if (this.#stopping) return;
-    const ok = await this.backends.selfCheck(2000).catch(() => false);
-    const was = this.#ready.ready;
-    this.#ready = ok ? { ready: true, reason: undefined } : { ready: false, reason: 'no round trip through the cluster backend' };
-    if (was !== ok) this.log[ok ? 'info' : 'warn'](`readiness: ${ok ? 'ready' : 'not ready'}`);
   }
 }

@@ -1,13 +1,13 @@
+import { isBackendUnavailable } from '../backend-unavailable.js';
 import type { PushEvent, Publication, UserKey } from '../domain/types.js';
 import { userKey } from '../domain/types.js';
-import type { ConnectionRegistry } from '../ports/connection-registry.js';
-import type { DedupeStore } from '../ports/dedupe-store.js';
 import type { RemoteBatchItem } from '../ports/cluster-bus.js';
+import type { PublishLookup } from '../ports/publish-lookup.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { DedupeWindow } from './dedupe-window.js';
 import { EventIds } from './event-ids.js';
 import type { LocalHub } from './local-hub.js';
-import { validatePathFilter } from './path-filter.js';
 import { withId } from './wire.js';
 
 /** The part of the remote-delivery buffer the publisher needs. */
@@ -25,28 +25,27 @@ export interface PublishResult {
 }
 
 /**
- * The path of one event: validate → dedupe → local sockets at once → remote-delivery buffer for
- * every other node that holds a connection of the user (and only those).
+ * The path of one event: one publish lookup (idempotency + the nodes holding the user) → local
+ * sockets at once → remote-delivery buffer for every other node that holds a connection of the
+ * user (and only those). And the other end: a batch from another node to this node's sockets.
  */
 export class Publisher {
   readonly #nodeId: string;
   readonly #hub: LocalHub;
-  readonly #registry: ConnectionRegistry;
-  readonly #dedupe: DedupeStore;
+  readonly #lookup: PublishLookup;
   readonly #remote: RemoteOffer;
   readonly #dedupeTtlMs: () => number;
   readonly #metrics: Metrics;
   readonly #log: Logger;
   readonly #ids: EventIds;
-  readonly #lastNodes = new Map<UserKey, string[]>();
-  /** This node's own memory, for idempotency keys while the shared dedupe store is unreachable. */
-  readonly #fallbackDedupe: DedupeStore;
+  readonly #lastNodes = new Map<UserKey, readonly string[]>();
+  /** This node's own memory, for idempotency keys while the shared backend is unreachable. */
+  readonly #fallbackDedupe: DedupeWindow;
 
-  constructor(deps: { nodeId: string; hub: LocalHub; registry: ConnectionRegistry; dedupe: DedupeStore; fallbackDedupe: DedupeStore; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
+  constructor(deps: { nodeId: string; hub: LocalHub; lookup: PublishLookup; fallbackDedupe: DedupeWindow; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
     this.#nodeId = deps.nodeId;
     this.#hub = deps.hub;
-    this.#registry = deps.registry;
-    this.#dedupe = deps.dedupe;
+    this.#lookup = deps.lookup;
     this.#fallbackDedupe = deps.fallbackDedupe;
     this.#remote = deps.remote;
     this.#dedupeTtlMs = deps.dedupeTtlMs;
@@ -56,7 +55,6 @@ export class Publisher {
   }
 
   async publish(p: Publication, source = 'api'): Promise<PublishResult> {
-    validatePathFilter(p.pathFilter);
     const user = userKey(p.user);
     const id = this.#ids.next();
     const body = JSON.stringify({ name: p.name, args: p.args, namespace: p.namespace });
@@ -69,16 +67,17 @@ export class Publisher {
     };
     // Nothing to deduplicate: local sockets get it at once, whatever the shared backend is doing.
     if (p.key === null) deliverLocal();
-    let nodes: string[];
+    let nodes: readonly string[];
     try {
-      const r = await this.#lookup(user, p.key);
+      const r = await this.#lookup.lookup({ user, dedupeKey: p.key, dedupeTtlMs: this.#dedupeTtlMs() });
       if (!r.fresh) return this.#duplicate(id);
       nodes = r.nodes;
       this.#rememberNodes(user, nodes);
     } catch (e) {
+      if (!isBackendUnavailable(e)) throw e;
       // The backend is unreachable: this node's memory deduplicates, and the remote batches go to
       // the nodes last known to hold the user; the buffer keeps them until the backend is back.
-      if (p.key !== null && !(await this.#fallbackDedupe.firstSeen(`${user}:${p.key}`, this.#dedupeTtlMs()))) return this.#duplicate(id);
+      if (p.key !== null && !this.#fallbackDedupe.firstSeen(`${user}:${p.key}`, this.#dedupeTtlMs())) return this.#duplicate(id);
       nodes = this.#lastNodes.get(user) ?? [];
       this.#log.warn({ user, err: String(e) }, 'registry unreachable: delivered locally, remote delivery to the last known nodes');
     }
@@ -91,14 +90,7 @@ export class Publisher {
     return { id, duplicate: false, local, remoteNodes };
   }
 
-  /** The idempotency check and the nodes holding the user: one round trip where the registry can. */
-  async #lookup(user: UserKey, key: string | null): Promise<{ fresh: boolean; nodes: string[] }> {
-    if (this.#registry.nodesForWithDedupe) return this.#registry.nodesForWithDedupe(user, key, this.#dedupeTtlMs());
-    if (key !== null && !(await this.#dedupe.firstSeen(`${user}:${key}`, this.#dedupeTtlMs()))) return { fresh: false, nodes: [] };
-    return { fresh: true, nodes: await this.#registry.nodesFor(user) };
-  }
-
-  #rememberNodes(user: UserKey, nodes: string[]): void {
+  #rememberNodes(user: UserKey, nodes: readonly string[]): void {
     if (this.#lastNodes.size >= 100_000) this.#lastNodes.clear();
     if (nodes.length > 0) this.#lastNodes.set(user, nodes);
     else this.#lastNodes.delete(user);
@@ -109,22 +101,26 @@ export class Publisher {
     return { id, duplicate: true, local: 0, remoteNodes: [] };
   }
 
-  /** A batch from another node's buffer: local fan-out with the same path and echo rules. */
+  /**
+   * A batch from another node's buffer: local fan-out with the same path and echo rules. Each
+   * payload text is parsed once, here, and only for users with connections on this node. Each
+   * payload stands alone: one that cannot be parsed or delivered is logged and costs no other
+   * payload, of this user or of another user in the batch.
+   */
   receive(batch: readonly RemoteBatchItem[]): void {
     this.#metrics.remoteBatchesIn.inc();
     for (const item of batch) {
-      if (!this.#hub.has(item.user as UserKey)) continue;
-      item.payloads.forEach((json, i) => {
-        let event: PushEvent;
+      if (!this.#hub.has(item.user)) continue;
+      for (let i = 0; i < item.payloads.length; i++) {
+        const json = item.payloads[i];
         try {
-          event = JSON.parse(json) as PushEvent;
-        } catch {
-          this.#log.warn({ user: item.user }, 'dropped a malformed remote payload');
-          return;
+          const event = JSON.parse(json) as PushEvent;
+          const n = this.#hub.deliver(item.user, event, json, item.pathFilter, item.sourceTokens[i] ?? null);
+          if (n > 0) this.#metrics.deliveredLocal.inc({ origin: 'remote' }, n);
+        } catch (err) {
+          this.#log.warn({ user: item.user, err: String(err) }, 'dropped a remote payload that could not be delivered; the rest of the batch goes on');
         }
-        const n = this.#hub.deliver(item.user, event, json, item.pathFilter, item.sourceTokens[i] ?? null);
-        if (n > 0) this.#metrics.deliveredLocal.inc({ origin: 'remote' }, n);
-      });
+      }
     }
   }
 }

@@ -19,13 +19,17 @@ export function parseUserKey(text: string): UserRef | null {
   return { userId, contextId };
 }
 
+/** A publish-side path filter that passed `validatePathFilter` (src/delivery/path-filter.ts). */
+export type PathFilter = string & { readonly __checked: 'PathFilter' };
+
 /** What a publisher hands in. `pathFilter` null = every socket of the user. */
 export interface Publication {
   readonly user: UserRef;
   readonly name: string;
   readonly args: readonly unknown[];
   readonly namespace: string;
-  readonly pathFilter: string | null;
+  /** Checked once, where it entered (the type says so): the publisher does not check it again. */
+  readonly pathFilter: PathFilter | null;
   readonly sourceToken: string | null;
   /** Idempotency key, already scoped by the caller where it must be. */
   readonly key: string | null;

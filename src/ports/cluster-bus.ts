@@ -1,6 +1,6 @@
 import type { Lifecycle } from './lifecycle.js';
 
-/** Messages between nodes. Payloads are plain JSON. */
+/** Messages between nodes. Payloads are plain JSON; `src/adapters/bus-codec.ts` is their one codec. */
 export type BusMessage =
   | { readonly type: 'deliver'; readonly from: string; readonly batch: readonly RemoteBatchItem[] }
   | { readonly type: 'session-ended'; readonly from: string; readonly sessionId: string }
@@ -19,11 +19,15 @@ export interface RemoteBatchItem {
 /**
  * Node-addressed and broadcast messaging. `sendToNode` must not lose a message when the
  * receiving node is briefly disconnected (a per-node inbox); `broadcast` is best-effort
- * and reaches every live node, the sender included.
+ * and reaches every live node, the sender included. Every message is encoded and decoded by
+ * the one codec, so both implementations hand handlers only well-formed messages of a known
+ * type; a handler that throws costs only that message.
  */
 export interface ClusterBus extends Lifecycle {
   readonly nodeId: string;
   sendToNode(nodeId: string, message: BusMessage): Promise<void>;
   broadcast(message: BusMessage): Promise<void>;
   onMessage(handler: (message: BusMessage) => void): void;
+  /** True when a message through this node's own inbox comes back within `timeoutMs` (readiness). */
+  selfCheck(timeoutMs: number): Promise<boolean>;
 }

@@ -31,14 +31,12 @@ export interface ConnectionRegistry extends Lifecycle {
   /** Admits the connection unless the user already has `cap` or one with the same id. */
   admit(user: UserKey, entry: ConnectionEntry, cap: number): Promise<AdmitResult>;
   remove(user: UserKey, connectionId: string): Promise<void>;
-  /** Live nodes (this one included) holding at least one connection of the user. */
+  /**
+   * Live nodes (this one included) holding at least one connection of the user. The publish path
+   * asks `PublishLookup` instead, which answers the same together with the idempotency check.
+   */
   nodesFor(user: UserKey): Promise<string[]>;
   countFor(user: UserKey): Promise<number>;
-  /**
-   * Optional: the idempotency check and `nodesFor` in one round trip (the publish hot path).
-   * `fresh` is false when `dedupeKey` was seen within `ttlMs`; then `nodes` is empty.
-   */
-  nodesForWithDedupe?(user: UserKey, dedupeKey: string | null, ttlMs: number): Promise<{ fresh: boolean; nodes: string[] }>;
   /** Live cluster members with their connection counts. */
   members(): Promise<NodeInfo[]>;
   /**

@@ -1,23 +1,23 @@
-import { EventEmitter } from 'node:events';
 import { MemoryClusterBus } from '../../src/adapters/memory/memory-cluster-bus.js';
+import { MemoryCluster } from '../../src/adapters/memory/memory-cluster.js';
 import { MemoryConfigStore } from '../../src/adapters/memory/memory-config-store.js';
-import { MemoryConnectionRegistry, MemoryRegistryWorld } from '../../src/adapters/memory/memory-connection-registry.js';
-import { MemoryDedupeStore } from '../../src/adapters/memory/memory-dedupe-store.js';
+import { MemoryConnectionRegistry } from '../../src/adapters/memory/memory-connection-registry.js';
+import { MemoryPublishLookup } from '../../src/adapters/memory/memory-publish-lookup.js';
 import { MemorySessionStore } from '../../src/adapters/memory/memory-session-store.js';
 import { portContract } from './ports.contract.js';
 
-// Two in-process nodes sharing one registry world and one event hub.
+// Two in-process nodes sharing one MemoryCluster.
 portContract('memory', async () => {
-  const world = new MemoryRegistryWorld();
-  const hub = new EventEmitter();
+  const c = new MemoryCluster();
   return {
-    sessions: new MemorySessionStore(),
-    dedupe: new MemoryDedupeStore(),
-    config: new MemoryConfigStore(),
-    registryA: new MemoryConnectionRegistry('node-a', world),
-    registryB: new MemoryConnectionRegistry('node-b', world),
-    busA: new MemoryClusterBus('node-a', hub),
-    busB: new MemoryClusterBus('node-b', hub),
+    sessions: new MemorySessionStore(Date.now, c.sessions),
+    config: new MemoryConfigStore(c.config),
+    registryA: new MemoryConnectionRegistry('node-a', c.registry),
+    registryB: new MemoryConnectionRegistry('node-b', c.registry),
+    lookupA: new MemoryPublishLookup(c.registry, c.dedupe),
+    lookupB: new MemoryPublishLookup(c.registry, c.dedupe),
+    busA: new MemoryClusterBus('node-a', c.hub),
+    busB: new MemoryClusterBus('node-b', c.hub),
     async cleanup() {},
   };
 });

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BusMessage, ClusterBus } from '../../src/ports/cluster-bus.js';
 import type { ConfigStore } from '../../src/ports/config-store.js';
 import type { ConnectionEntry, ConnectionRegistry } from '../../src/ports/connection-registry.js';
-import type { DedupeStore } from '../../src/ports/dedupe-store.js';
+import type { PublishLookup } from '../../src/ports/publish-lookup.js';
 import type { Session, SessionStore } from '../../src/ports/session-store.js';
 import type { TransportKind, UserKey } from '../../src/domain/types.js';
 import { waitFor } from '../helpers/wait.js';
@@ -13,16 +13,17 @@ import { waitFor } from '../helpers/wait.js';
  * What every backend must guarantee, as one suite run against each implementation
  * (memory, standalone Redis, Redis Cluster, Sentinel).
  *
- * `make` returns unstarted components; the suite starts and stops them. registryA/busA are
- * one node (id `busA.nodeId`), registryB/busB another, sharing one backend.
+ * `make` returns unstarted components; the suite starts and stops them. registryA/lookupA/busA
+ * are one node (id `busA.nodeId`), registryB/lookupB/busB another, sharing one backend.
  * Tests run in order and share the backend, so each uses fresh ids.
  */
 export interface ContractSubjects {
   readonly sessions: SessionStore;
-  readonly dedupe: DedupeStore;
   readonly config: ConfigStore;
   readonly registryA: ConnectionRegistry;
   readonly registryB: ConnectionRegistry;
+  readonly lookupA: PublishLookup;
+  readonly lookupB: PublishLookup;
   readonly busA: ClusterBus;
   readonly busB: ClusterBus;
   cleanup(): Promise<void>;
@@ -58,12 +59,12 @@ export function portContract(name: string, make: () => Promise<ContractSubjects>
       got.set(B, []);
       s.busA.onMessage((m) => got.get(A)!.push(m));
       s.busB.onMessage((m) => got.get(B)!.push(m));
-      for (const c of [s.sessions, s.dedupe, s.config, s.registryA, s.registryB, s.busA, s.busB]) await c.start();
+      for (const c of [s.sessions, s.config, s.registryA, s.registryB, s.lookupA, s.lookupB, s.busA, s.busB]) await c.start();
     });
 
     after(async () => {
       if (!s) return;
-      for (const c of [s.busA, s.busB, s.registryA, s.registryB, s.sessions, s.dedupe, s.config]) await c.stop().catch(() => {});
+      for (const c of [s.busA, s.busB, s.lookupA, s.lookupB, s.registryA, s.registryB, s.sessions, s.config]) await c.stop().catch(() => {});
       await s.cleanup();
     });
 
@@ -116,26 +117,59 @@ export function portContract(name: string, make: () => Promise<ContractSubjects>
       });
     });
 
-    describe('DedupeStore', () => {
-      it('is true the first time and false for every repeat', async () => {
+    describe('PublishLookup', () => {
+      const ask = (l: PublishLookup, user: UserKey, dedupeKey: string | null, dedupeTtlMs = 60_000) => l.lookup({ user, dedupeKey, dedupeTtlMs });
+
+      it('is fresh the first time a key is seen and a repeat after, whichever node asks', async () => {
+        const u = freshUser();
         const k = id();
-        assert.equal(await s.dedupe.firstSeen(k, 60_000), true);
-        assert.equal(await s.dedupe.firstSeen(k, 60_000), false);
-        assert.equal(await s.dedupe.firstSeen(k, 60_000), false);
-        assert.equal(await s.dedupe.firstSeen(id(), 60_000), true);
+        assert.equal((await ask(s.lookupA, u, k)).fresh, true);
+        assert.deepEqual(await ask(s.lookupA, u, k), { fresh: false, nodes: [] });
+        assert.deepEqual(await ask(s.lookupB, u, k), { fresh: false, nodes: [] });
+        assert.equal((await ask(s.lookupB, u, id())).fresh, true);
+      });
+
+      it('scopes a key to its user', async () => {
+        const k = id();
+        assert.equal((await ask(s.lookupA, freshUser(), k)).fresh, true);
+        assert.equal((await ask(s.lookupA, freshUser(), k)).fresh, true);
+      });
+
+      it('without a key is always fresh', async () => {
+        const u = freshUser();
+        for (let i = 0; i < 3; i++) assert.equal((await ask(s.lookupA, u, null)).fresh, true);
       });
 
       it('forgets a key after its window', async () => {
+        const u = freshUser();
         const k = id();
-        assert.equal(await s.dedupe.firstSeen(k, 200), true);
-        assert.equal(await s.dedupe.firstSeen(k, 200), false);
-        await waitFor('the key to be forgotten', () => s.dedupe.firstSeen(k, 200), 5000);
+        assert.equal((await ask(s.lookupA, u, k, 200)).fresh, true);
+        assert.equal((await ask(s.lookupB, u, k, 200)).fresh, false);
+        await waitFor('the key to be forgotten', async () => (await ask(s.lookupB, u, k, 200)).fresh, 5000);
       });
 
-      it('lets exactly one of many concurrent callers through', async () => {
+      it('lets exactly one of many concurrent callers on two nodes through', async () => {
+        const u = freshUser();
         const k = id();
-        const r = await Promise.all(Array.from({ length: 20 }, () => s.dedupe.firstSeen(k, 60_000)));
-        assert.equal(r.filter(Boolean).length, 1);
+        const r = await Promise.all(Array.from({ length: 20 }, (_, i) => ask(i % 2 ? s.lookupA : s.lookupB, u, k)));
+        assert.equal(r.filter((x) => x.fresh).length, 1);
+      });
+
+      it('names the nodes holding the user, as the registry does, with and without a key', async () => {
+        const u = freshUser();
+        assert.deepEqual(await ask(s.lookupA, u, id()), { fresh: true, nodes: [] });
+        const a1 = entry(A);
+        await s.registryA.admit(u, a1, 8);
+        await s.registryB.admit(u, entry(B), 8);
+        for (const l of [s.lookupA, s.lookupB]) {
+          for (const k of [id(), null]) {
+            const r = await ask(l, u, k);
+            assert.equal(r.fresh, true);
+            assert.deepEqual([...r.nodes].sort(), [A, B].sort());
+          }
+        }
+        await s.registryA.remove(u, a1.connectionId);
+        assert.deepEqual(await ask(s.lookupB, u, null), { fresh: true, nodes: [B] });
       });
     });
 
@@ -291,6 +325,27 @@ export function portContract(name: string, make: () => Promise<ContractSubjects>
         assert.deepEqual(received, msg);
       });
 
+      it('a handler that throws costs only that handler its message: later handlers and messages still arrive', async () => {
+        const bad = id();
+        const after: string[] = [];
+        s.busB.onMessage((m) => {
+          if (m.type === 'session-ended' && m.sessionId === bad) throw new Error('handler bug');
+        });
+        s.busB.onMessage((m) => {
+          if (m.type === 'session-ended') after.push(m.sessionId);
+        });
+        const next = id();
+        await s.busA.sendToNode(B, ended(bad, A));
+        await s.busA.sendToNode(B, ended(next, A));
+        await waitFor('both messages at the handler after the throwing one', () => after.includes(bad) && after.includes(next));
+        assert.deepEqual(after.filter((x) => x === bad || x === next), [bad, next]);
+      });
+
+      it('selfCheck is true while the bus runs', async () => {
+        assert.equal(await s.busA.selfCheck(2000), true);
+        assert.equal(await s.busB.selfCheck(2000), true);
+      });
+
       it('broadcast reaches every node, the sender included, once', async () => {
         const reason = id();
         const isIt = (m: BusMessage) => m.type === 'config-changed' && m.reason === reason;
@@ -313,6 +368,12 @@ export function portContract(name: string, make: () => Promise<ContractSubjects>
         assert.deepEqual(await s.registryA.nodesFor(u), [A]);
         assert.equal(await s.registryA.countFor(u), 1);
         assert.deepEqual((await s.registryA.members()).map((m) => m.nodeId), [A]);
+        assert.deepEqual(await s.lookupA.lookup({ user: u, dedupeKey: null, dedupeTtlMs: 1000 }), { fresh: true, nodes: [A] });
+      });
+
+      it('a stopped bus fails its selfCheck', async () => {
+        await s.busB.stop();
+        assert.equal(await s.busB.selfCheck(300), false);
       });
     });
   });
@@ -325,7 +386,7 @@ export function portContract(name: string, make: () => Promise<ContractSubjects>
 export async function redisSubjects(url: string, tag: string): Promise<ContractSubjects> {
   const { createRedisClient } = await import('../../src/adapters/redis/redis-client.js');
   const { RedisSessionStore } = await import('../../src/adapters/redis/redis-session-store.js');
-  const { RedisDedupeStore } = await import('../../src/adapters/redis/redis-dedupe-store.js');
+  const { RedisPublishLookup } = await import('../../src/adapters/redis/redis-publish-lookup.js');
   const { RedisConfigStore } = await import('../../src/adapters/redis/redis-config-store.js');
   const { RedisConnectionRegistry } = await import('../../src/adapters/redis/redis-connection-registry.js');
   const { RedisClusterBus } = await import('../../src/adapters/redis/redis-cluster-bus.js');
@@ -335,12 +396,15 @@ export async function redisSubjects(url: string, tag: string): Promise<ContractS
   const nodeA = `${tag}-a`;
   const nodeB = `${tag}-b`;
   const timing = { heartbeatMs: 200, livenessTtlMs: 1000 };
+  const registryA = new RedisConnectionRegistry(a, { prefix, nodeId: nodeA, ...timing });
+  const registryB = new RedisConnectionRegistry(b, { prefix, nodeId: nodeB, ...timing });
   return {
     sessions: new RedisSessionStore(a, { prefix }),
-    dedupe: new RedisDedupeStore(b, { prefix }),
     config: new RedisConfigStore(a, { prefix }),
-    registryA: new RedisConnectionRegistry(a, { prefix, nodeId: nodeA, ...timing }),
-    registryB: new RedisConnectionRegistry(b, { prefix, nodeId: nodeB, ...timing }),
+    registryA,
+    registryB,
+    lookupA: new RedisPublishLookup(a, { prefix, membership: registryA.membership }),
+    lookupB: new RedisPublishLookup(b, { prefix, membership: registryB.membership }),
     busA: new RedisClusterBus(a, { prefix, nodeId: nodeA }),
     busB: new RedisClusterBus(b, { prefix, nodeId: nodeB }),
     async cleanup() {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createRedisClient, type RedisClient } from '../../src/adapters/redis/redis-client.js';
 import { RedisClusterBus } from '../../src/adapters/redis/redis-cluster-bus.js';
 import { RedisConnectionRegistry } from '../../src/adapters/redis/redis-connection-registry.js';
-import { RedisDedupeStore } from '../../src/adapters/redis/redis-dedupe-store.js';
+import { RedisConfigStore } from '../../src/adapters/redis/redis-config-store.js';
 import { RedisKeys } from '../../src/adapters/redis/keys.js';
 import type { BusMessage } from '../../src/ports/cluster-bus.js';
 import { redisCommand, startRedisCluster, startSentinelSet, type RedisClusterServers, type SentinelSet } from '../helpers/redis-servers.js';
@@ -48,13 +48,14 @@ describe('sentinel failover', () => {
   });
 
   it('writes, the inbox and broadcasts work again on the new primary within seconds', async () => {
-    const dedupe = new RedisDedupeStore(client, { prefix: 't-fo:' });
-    assert.equal(await dedupe.firstSeen('before', 60_000), true);
+    const store = new RedisConfigStore(client, { prefix: 't-fo:' });
+    const write = (key: string) => store.set({ contextId: 1, userId: null, key, value: '1' }).then(() => true);
+    assert.equal(await write('before'), true);
     const oldPrimary = sentinel!.primary.port;
     await sentinel!.failover();
     assert.notEqual(sentinel!.primary.port, oldPrimary);
     // Commands may fail while the client moves over; they must succeed again soon.
-    await waitFor('a write on the new primary', () => dedupe.firstSeen(`after-${Date.now()}`, 60_000).catch(() => false), 10_000, 100);
+    await waitFor('a write on the new primary', () => write(`after-${Date.now()}`).catch(() => false), 10_000, 100);
     await waitFor('the inbox to work', () => bus.selfCheck(500), 10_000, 100);
     await waitFor('a broadcast to come back', async () => {
       await bus.broadcast({ type: 'reload', from: 'fo' }).catch(() => {});

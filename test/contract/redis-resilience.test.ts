@@ -5,6 +5,10 @@ import { createRedisClient, type RedisClient } from '../../src/adapters/redis/re
 import { RedisClusterBus } from '../../src/adapters/redis/redis-cluster-bus.js';
 import { RedisConnectionRegistry } from '../../src/adapters/redis/redis-connection-registry.js';
 import { RedisKeys } from '../../src/adapters/redis/keys.js';
+import { RedisPublishLookup } from '../../src/adapters/redis/redis-publish-lookup.js';
+import { RELEASE_LOCK } from '../../src/adapters/redis/redis-registry-scripts.js';
+import { RedisSessionStore } from '../../src/adapters/redis/redis-session-store.js';
+import { BackendUnavailableError } from '../../src/backend-unavailable.js';
 import type { BusMessage } from '../../src/ports/cluster-bus.js';
 import type { ConnectionEntry } from '../../src/ports/connection-registry.js';
 import { redisCommand, startRedis, type RedisServer } from '../helpers/redis-servers.js';
@@ -109,7 +113,7 @@ describe('registry: a node that stops heart-beating', () => {
   });
 });
 
-describe('nodesForWithDedupe', () => {
+describe('publish lookup', () => {
   it('answers the idempotency check and the node lookup in one command', async () => {
     const p = prefix();
     const a = await registry(p, 'a');
@@ -117,23 +121,38 @@ describe('nodesForWithDedupe', () => {
     await a.admit(u, entry('a'), 8);
     // A node that beats rarely, so that nothing else runs on its client during the call.
     const c = await registry(p, 'c', 60_000, 120_000);
-    assert.deepEqual(await c.nodesForWithDedupe(u, 'warm-up', 60_000), { fresh: true, nodes: ['a'] });
-    const conn = clients[clients.length - 1] as unknown as { sendCommand(cmd: { name: string }): unknown };
+    const conn = clients[clients.length - 1];
+    const lookup = new RedisPublishLookup(conn, { prefix: p, membership: c.membership });
+    const ask = (dedupeKey: string | null) => lookup.lookup({ user: u, dedupeKey, dedupeTtlMs: 300 });
+    assert.deepEqual(await lookup.lookup({ user: u, dedupeKey: 'warm-up', dedupeTtlMs: 60_000 }), { fresh: true, nodes: ['a'] });
+    const spied = conn as unknown as { sendCommand(cmd: { name: string }): unknown };
     const sent: string[] = [];
-    const original = conn.sendCommand.bind(conn);
-    conn.sendCommand = (cmd) => {
+    const original = spied.sendCommand.bind(spied);
+    spied.sendCommand = (cmd) => {
       sent.push(cmd.name);
       return original(cmd);
     };
     try {
-      assert.deepEqual(await c.nodesForWithDedupe(u, 'k1', 300), { fresh: true, nodes: ['a'] });
+      assert.deepEqual(await ask('k1'), { fresh: true, nodes: ['a'] });
       assert.deepEqual(sent, ['evalsha']);
     } finally {
-      conn.sendCommand = original;
+      spied.sendCommand = original;
     }
-    assert.deepEqual(await c.nodesForWithDedupe(u, 'k1', 300), { fresh: false, nodes: [] });
-    assert.deepEqual(await c.nodesForWithDedupe(u, null, 300), { fresh: true, nodes: ['a'] });
-    await waitFor('the key to expire', async () => (await c.nodesForWithDedupe(u, 'k1', 300)).fresh, 5000);
+    assert.deepEqual(await ask('k1'), { fresh: false, nodes: [] });
+    assert.deepEqual(await ask(null), { fresh: true, nodes: ['a'] });
+    await waitFor('the key to expire', async () => (await ask('k1')).fresh, 5000);
+  });
+});
+
+describe('reap lock', () => {
+  it('is released only by its holder', async () => {
+    const c = client('lock');
+    const lock = new RedisKeys(prefix()).nodeReapLock('dead');
+    await c.set(lock, 'next-holder', 'PX', 60_000);
+    assert.equal(await RELEASE_LOCK.run(c, [lock], ['earlier-holder']), 0);
+    assert.equal(await c.get(lock), 'next-holder');
+    assert.equal(await RELEASE_LOCK.run(c, [lock], ['next-holder']), 1);
+    assert.equal(await c.exists(lock), 0);
   });
 });
 
@@ -254,11 +273,20 @@ describe('redis down', () => {
     const p = prefix();
     const { bus: b } = await bus(p, 'b');
     const c = client('down');
+    const reg = await registry(p, 'down', 1000, 10_000);
+    const lookup = new RedisPublishLookup(c, { prefix: p, membership: reg.membership });
+    const sessions = new RedisSessionStore(c, { prefix: p });
     assert.equal(await c.set(`${p}x`, '1'), 'OK');
     await server.kill9();
     const t0 = Date.now();
     await assert.rejects(c.get(`${p}x`));
     assert.ok(Date.now() - t0 < 3000, `a command took ${Date.now() - t0} ms to fail`);
+    // The adapters name the outage; nothing outside them needs to know ioredis' errors.
+    const unavailable = (e: unknown) => e instanceof BackendUnavailableError;
+    await assert.rejects(lookup.lookup({ user: user(), dedupeKey: 'k', dedupeTtlMs: 1000 }), unavailable);
+    await assert.rejects(sessions.get('s'), unavailable);
+    await assert.rejects(reg.countFor(user()), unavailable);
+    await assert.rejects(b.sendToNode('b', ended('x')), unavailable);
     const t1 = Date.now();
     assert.equal(await b.selfCheck(300), false);
     assert.ok(Date.now() - t1 < 1000);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { RedisKeys } from '../../src/adapters/redis/keys.js';
-import { parseRedisUrl, redactRedisUrl } from '../../src/adapters/redis/redis-client.js';
+import { parseRedisUrl, redactRedisUrl } from '../../src/adapters/redis/redis-url.js';
 import { startRedis, type RedisServer } from '../helpers/redis-servers.js';
 import { portContract, redisSubjects } from './ports.contract.js';
 

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { memoryBackends } from '../../src/app/backends.js';
-import { MemoryRegistryWorld } from '../../src/adapters/memory/memory-connection-registry.js';
+import { MemoryCluster } from '../../src/adapters/memory/memory-cluster.js';
 import { ConfigError } from '../../src/config/config-error.js';
 import { ADMIN_TOKEN, makeConfigDir, PUSH_TOKEN } from '../helpers/config-dir.js';
 import { captureLog, connectPlainWs, login, push, startNode, type LogLine, type TestNode } from '../helpers/node.js';
@@ -575,7 +575,7 @@ describe('environment overrides', () => {
 
 describe('remote-buffer timings are reloadable', () => {
   it('an event held under the old timings goes out under the new ones after a reload', async () => {
-    const shared = { world: new MemoryRegistryWorld(), hub: new EventEmitter() };
+    const shared = new MemoryCluster();
     const backends = (id: string) => memoryBackends(id, shared);
     const hour = 3_600_000;
     const a = await startNode({ backends, files: { 'websockets.properties': `${DELAY}=${hour}\n${MAX_DELAY}=${hour}\n${FREQ}=${hour}\n` } });

@@ -1,7 +1,12 @@
 import type { ConfigStore, StoredValue } from '../../ports/config-store.js';
 
+/** Run-time values in a map: this node's own, or one shared by the nodes of an in-process cluster. */
 export class MemoryConfigStore implements ConfigStore {
-  readonly #values = new Map<string, StoredValue>();
+  readonly #values: Map<string, StoredValue>;
+
+  constructor(values = new Map<string, StoredValue>()) {
+    this.#values = values;
+  }
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}

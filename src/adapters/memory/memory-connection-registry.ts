@@ -8,6 +8,12 @@ import type { UserKey } from '../../domain/types.js';
 export class MemoryRegistryWorld {
   readonly users = new Map<UserKey, Map<string, ConnectionEntry>>();
   readonly nodes = new Set<string>();
+
+  nodesFor(user: UserKey): string[] {
+    const conns = this.users.get(user);
+    if (!conns) return [];
+    return [...new Set([...conns.values()].map((e) => e.nodeId))];
+  }
 }
 
 export class MemoryConnectionRegistry implements ConnectionRegistry {
@@ -49,9 +55,7 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
   }
 
   async nodesFor(user: UserKey): Promise<string[]> {
-    const conns = this.#world.users.get(user);
-    if (!conns) return [];
-    return [...new Set([...conns.values()].map((e) => e.nodeId))];
+    return this.#world.nodesFor(user);
   }
 
   async countFor(user: UserKey): Promise<number> {

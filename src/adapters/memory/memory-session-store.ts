@@ -1,17 +1,18 @@
 import type { Session, SessionStore } from '../../ports/session-store.js';
 
+/** Sessions in a map: this node's own, or one shared by the nodes of an in-process cluster. */
 export class MemorySessionStore implements SessionStore {
-  readonly #sessions = new Map<string, Session>();
+  readonly #sessions: Map<string, Session>;
   readonly #now: () => number;
 
-  constructor(now: () => number = Date.now) {
+  constructor(now: () => number = Date.now, sessions = new Map<string, Session>()) {
     this.#now = now;
+    this.#sessions = sessions;
   }
 
   async start(): Promise<void> {}
-  async stop(): Promise<void> {
-    this.#sessions.clear();
-  }
+  /** The sessions stay with the map (other in-process nodes may share it). */
+  async stop(): Promise<void> {}
 
   async put(session: Session): Promise<void> {
     this.#sessions.set(session.id, session);

@@ -6,19 +6,18 @@ import type { UserKey } from '../../domain/types.js';
  *
  * Hash tags (`{…}`) put the keys that one operation touches into one Redis Cluster slot:
  * - `{u:<userId>@<contextId>}`: everything about one user (connections, per-node counts,
- *   user-scoped idempotency keys), so admit / remove / nodesFor(+dedupe) are single-slot scripts;
+ *   user-scoped idempotency keys), so admit / remove / the publish lookup are single-slot scripts;
  * - `{n:<nodeId>}`: everything about one node (liveness, its user set, reap lock, inbox).
  *
  * Layout (P = prefix):
  *   P s:<sessionId>            string  session JSON, expires with the session
- *   P d:<key>                  string  DedupeStore idempotency key (SET NX PX)
  *   P {u:<user>}:c             hash    connectionId → ConnectionEntry JSON
  *   P {u:<user>}:n             hash    nodeId → number of the user's connections on that node
- *   P {u:<user>}:d:<key>       string  idempotency key checked together with nodesFor (one round trip)
+ *   P {u:<user>}:d:<key>       string  idempotency key, checked by the publish lookup with the nodes (one round trip)
  *   P nodes                    zset    nodeId → epoch ms of its last heartbeat (membership index)
  *   P {n:<node>}:alive         string  liveness (PX livenessTtlMs), value = node stats JSON
  *   P {n:<node>}:users         set     users this node holds connections of (for reaping a dead node)
- *   P {n:<node>}:reap          string  lock: one survivor cleans up a dead node at a time
+ *   P {n:<node>}:reap          string  lock: one survivor cleans up a dead node at a time (value: its holder's token)
  *   P {n:<node>}:inbox         stream  node-addressed bus messages
  *   P {n:<node>:<i>}:canary    string  Redis Cluster only: one per primary, to notice a primary that lost its data
  *   P config                   hash    `<ctx>/<user|''>/<key>` → StoredValue JSON
@@ -35,10 +34,6 @@ export class RedisKeys {
 
   session(sessionId: string): string {
     return `${this.prefix}s:${sessionId}`;
-  }
-
-  dedupe(key: string): string {
-    return `${this.prefix}d:${key}`;
   }
 
   userConnections(user: UserKey): string {

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { BusMessage, ClusterBus } from '../../ports/cluster-bus.js';
+import { encodeBusMessage } from '../bus-codec.js';
+import { BusReceiver } from '../bus-receiver.js';
 import { RedisKeys } from './keys.js';
 import { backoffMs, duplicateClient, isCluster, type LogLike, type RedisClient } from './redis-client.js';
+import { named } from './redis-errors.js';
 
 export interface RedisClusterBusOptions {
   readonly prefix?: string;
@@ -15,8 +18,6 @@ export interface RedisClusterBusOptions {
   readonly readBlockMs?: number;
 }
 
-const KNOWN_TYPES = new Set(['deliver', 'session-ended', 'config-changed', 'reload']);
-
 /**
  * Node-addressed messages go through a per-node inbox stream, read by its node with XREAD BLOCK
  * on a dedicated connection from the last id it saw: a connection blip (or a Redis restart
@@ -28,8 +29,9 @@ const KNOWN_TYPES = new Set(['deliver', 'session-ended', 'config-changed', 'relo
  * Broadcasts use pub/sub (sharded SPUBLISH/SSUBSCRIBE on a Redis Cluster, so a broadcast costs
  * one shard, not every shard), best-effort; the sender gets its own broadcast like everyone else.
  *
- * Stream entries carry one field: `data` (a BusMessage JSON) or `ping` (a selfCheck nonce).
- * Anything malformed is logged and dropped; it never reaches the handlers or stops the loop.
+ * Stream entries carry one field: `data` (a BusMessage in the shared codec's text) or `ping` (a
+ * selfCheck nonce). Decoding and handler isolation are the shared `BusReceiver`'s: anything
+ * malformed is logged and dropped; it never reaches the handlers or stops the loop.
  */
 export class RedisClusterBus implements ClusterBus {
   readonly nodeId: string;
@@ -41,7 +43,7 @@ export class RedisClusterBus implements ClusterBus {
   readonly #maxLen: number;
   readonly #ttlMs: number;
   readonly #blockMs: number;
-  readonly #handlers: ((m: BusMessage) => void)[] = [];
+  readonly #receiver: BusReceiver;
   readonly #pings = new Map<string, () => void>();
 
   #reader: RedisClient | null = null;
@@ -64,13 +66,14 @@ export class RedisClusterBus implements ClusterBus {
     this.#maxLen = opts.inboxMaxLen ?? 10_000;
     this.#ttlMs = opts.inboxTtlMs ?? 300_000;
     this.#blockMs = opts.readBlockMs ?? 5000;
+    this.#receiver = new BusReceiver(opts.nodeId, opts.log);
   }
 
   async start(): Promise<void> {
     const newest = await this.#client.xrevrange(this.#inbox, '+', '-', 'COUNT', 1);
     this.#lastId = newest[0]?.[0] ?? '0-0';
     this.#sub = duplicateClient(this.#client, { role: `bus-sub-${this.nodeId}`, subscriber: true });
-    const onBroadcast = (_channel: string, text: string): void => this.#receive(text, 'broadcast');
+    const onBroadcast = (_channel: string, text: string): void => this.#receiver.receive(text, 'broadcast');
     if (isCluster(this.#sub)) {
       this.#sub.on('smessage', onBroadcast);
       await this.#sub.ssubscribe(this.#channel);
@@ -96,20 +99,19 @@ export class RedisClusterBus implements ClusterBus {
   }
 
   async sendToNode(nodeId: string, message: BusMessage): Promise<void> {
-    await this.#append(this.#keys.nodeInbox(nodeId), 'data', JSON.stringify(message));
+    await named(this.#append(this.#keys.nodeInbox(nodeId), 'data', encodeBusMessage(message)));
   }
 
   async broadcast(message: BusMessage): Promise<void> {
-    const text = JSON.stringify(message);
-    if (isCluster(this.#client)) await this.#client.spublish(this.#channel, text);
-    else await this.#client.publish(this.#channel, text);
+    const text = encodeBusMessage(message);
+    if (isCluster(this.#client)) await named(this.#client.spublish(this.#channel, text));
+    else await named(this.#client.publish(this.#channel, text));
   }
 
   onMessage(handler: (message: BusMessage) => void): void {
-    this.#handlers.push(handler);
+    this.#receiver.add(handler);
   }
 
-  /** True when a ping through this node's own inbox comes back within `timeoutMs` (for /health/ready). */
   async selfCheck(timeoutMs: number): Promise<boolean> {
     if (!this.#loop || this.#stopped) return false;
     const nonce = randomUUID();
@@ -176,31 +178,10 @@ export class RedisClusterBus implements ClusterBus {
       return;
     }
     if (field === 'data' && typeof value === 'string') {
-      this.#receive(value, 'inbox');
+      this.#receiver.receive(value, 'inbox');
       return;
     }
     this.#log?.warn({ nodeId: this.nodeId, field: String(field) }, 'malformed bus inbox entry dropped');
-  }
-
-  #receive(text: string, source: 'inbox' | 'broadcast'): void {
-    let message: unknown;
-    try {
-      message = JSON.parse(text);
-    } catch {
-      this.#log?.warn({ nodeId: this.nodeId, source, bytes: text.length }, 'bus message is not JSON; dropped');
-      return;
-    }
-    if (!isBusMessage(message)) {
-      this.#log?.warn({ nodeId: this.nodeId, source, bytes: text.length }, 'bus message has an unknown shape; dropped');
-      return;
-    }
-    for (const h of this.#handlers) {
-      try {
-        h(message);
-      } catch (err) {
-        this.#log?.warn({ nodeId: this.nodeId, type: message.type, err: String(err) }, 'bus message handler threw');
-      }
-    }
   }
 
   /** Drops what was read; one XTRIM at a time, always to the newest id read. */
@@ -224,35 +205,4 @@ export class RedisClusterBus implements ClusterBus {
 function nextId(id: string): string {
   const [ms, seq] = id.split('-');
   return `${ms}-${BigInt(seq ?? '0') + 1n}`;
-}
-
-/** Known types must have their fields; an unknown type (a newer node) passes for handlers to ignore. */
-function isBusMessage(m: unknown): m is BusMessage {
-  if (typeof m !== 'object' || m === null) return false;
-  const o = m as Record<string, unknown>;
-  if (typeof o.type !== 'string' || typeof o.from !== 'string') return false;
-  if (!KNOWN_TYPES.has(o.type)) return true;
-  switch (o.type) {
-    case 'deliver':
-      return Array.isArray(o.batch) && o.batch.every(isBatchItem);
-    case 'session-ended':
-      return typeof o.sessionId === 'string';
-    case 'config-changed':
-      return typeof o.reason === 'string';
-    default:
-      return true;
-  }
-}
-
-function isBatchItem(b: unknown): boolean {
-  if (typeof b !== 'object' || b === null) return false;
-  const o = b as Record<string, unknown>;
-  return (
-    typeof o.user === 'string' &&
-    (o.pathFilter === null || typeof o.pathFilter === 'string') &&
-    Array.isArray(o.payloads) &&
-    o.payloads.every((p) => typeof p === 'string') &&
-    Array.isArray(o.sourceTokens) &&
-    o.sourceTokens.length === o.payloads.length
-  );
 }

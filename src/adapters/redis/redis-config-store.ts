@@ -1,6 +1,7 @@
 import type { ConfigStore, StoredValue } from '../../ports/config-store.js';
 import { RedisKeys } from './keys.js';
 import type { LogLike, RedisClient } from './redis-client.js';
+import { named } from './redis-errors.js';
 
 /**
  * One hash for every run-time value: field `<contextId>/<userId|''>/<key>`, value the StoredValue
@@ -22,7 +23,7 @@ export class RedisConfigStore implements ConfigStore {
   async stop(): Promise<void> {}
 
   async all(): Promise<StoredValue[]> {
-    const raw = await this.#client.hgetall(this.#keys.config());
+    const raw = await named(this.#client.hgetall(this.#keys.config()));
     const out: StoredValue[] = [];
     for (const [field, json] of Object.entries(raw)) {
       try {
@@ -38,11 +39,11 @@ export class RedisConfigStore implements ConfigStore {
 
   async set(v: StoredValue): Promise<void> {
     const value: StoredValue = { contextId: v.contextId, userId: v.userId, key: v.key, value: v.value };
-    await this.#client.hset(this.#keys.config(), field(v.contextId, v.userId, v.key), JSON.stringify(value));
+    await named(this.#client.hset(this.#keys.config(), field(v.contextId, v.userId, v.key), JSON.stringify(value)));
   }
 
   async unset(contextId: number, userId: number | null, key: string): Promise<boolean> {
-    return (await this.#client.hdel(this.#keys.config(), field(contextId, userId, key))) > 0;
+    return (await named(this.#client.hdel(this.#keys.config(), field(contextId, userId, key)))) > 0;
   }
 }
 

@@ -1,6 +1,8 @@
 import type { Session, SessionStore } from '../../ports/session-store.js';
 import { RedisKeys } from './keys.js';
-import { LuaScript, type LogLike, type RedisClient } from './redis-client.js';
+import { LuaScript } from './lua-script.js';
+import type { LogLike, RedisClient } from './redis-client.js';
+import { named } from './redis-errors.js';
 
 /**
  * Touch = rewrite expiresAt inside the JSON and move the key's expiry, atomically, and only
@@ -52,14 +54,14 @@ export class RedisSessionStore implements SessionStore {
     const key = this.#keys.session(session.id);
     const ttl = Math.ceil(session.expiresAt - this.#now());
     if (ttl <= 0) {
-      await this.#client.del(key);
+      await named(this.#client.del(key));
       return;
     }
-    await this.#client.set(key, encode(session), 'PX', ttl);
+    await named(this.#client.set(key, encode(session), 'PX', ttl));
   }
 
   async get(id: string): Promise<Session | null> {
-    return this.#decode(id, await this.#client.get(this.#keys.session(id)));
+    return this.#decode(id, await named(this.#client.get(this.#keys.session(id))));
   }
 
   async touch(id: string, expiresAt: number): Promise<void> {
@@ -67,15 +69,15 @@ export class RedisSessionStore implements SessionStore {
     const at = Math.ceil(expiresAt);
     const ttl = at - this.#now();
     if (ttl <= 0) {
-      await this.#client.del(key);
+      await named(this.#client.del(key));
       return;
     }
-    const r = await TOUCH.run(this.#client, [key], [at, ttl]);
+    const r = await named(TOUCH.run(this.#client, [key], [at, ttl]));
     if (r === -1) this.#log?.warn({ sessionId: id }, 'session value is not in the expected format; not touched');
   }
 
   async delete(id: string): Promise<Session | null> {
-    return this.#decode(id, await this.#client.getdel(this.#keys.session(id)));
+    return this.#decode(id, await named(this.#client.getdel(this.#keys.session(id))));
   }
 
   #decode(id: string, raw: string | null): Session | null {

@@ -74,8 +74,7 @@ function publication(body: unknown, config: ConfigService): Publication {
   if (b.args !== undefined && !Array.isArray(b.args)) throw new TidingsError('TIDINGS_VALIDATION', "'args' must be an array");
   // `data` is the event's single argument; `args` gives several positional ones.
   const args = Array.isArray(b.args) ? b.args : b.data === undefined ? [] : [b.data];
-  const pathFilter = b.pathFilter === undefined || b.pathFilter === null ? null : typeof b.pathFilter === 'string' ? b.pathFilter : badType('pathFilter');
-  validatePathFilter(pathFilter);
+  const pathFilter = validatePathFilter(b.pathFilter === undefined || b.pathFilter === null ? null : typeof b.pathFilter === 'string' ? b.pathFilter : badType('pathFilter'));
   const sourceToken = str(b, 'sourceToken', { optional: true, max: 128 });
   const key = str(b, 'key', { optional: true, max: 256 });
   if (!config.directory.users.has(`${userId}@${contextId}`)) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${userId}@${contextId}`);

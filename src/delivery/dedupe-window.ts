@@ -1,6 +1,9 @@
-import type { DedupeStore } from '../../ports/dedupe-store.js';
-
-export class MemoryDedupeStore implements DedupeStore {
+/**
+ * Idempotency keys in this process's memory: the in-memory publish lookup's store, and the
+ * publisher's fallback while the shared backend is unreachable. Bounded by the window: expired
+ * keys are swept now and then on use rather than on a timer.
+ */
+export class DedupeWindow {
   readonly #expiry = new Map<string, number>();
   readonly #now: () => number;
   #sinceSweep = 0;
@@ -9,14 +12,9 @@ export class MemoryDedupeStore implements DedupeStore {
     this.#now = now;
   }
 
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {
-    this.#expiry.clear();
-  }
-
-  async firstSeen(key: string, ttlMs: number): Promise<boolean> {
+  /** True the first time `key` is seen within `ttlMs`; false for every repeat. */
+  firstSeen(key: string, ttlMs: number): boolean {
     const now = this.#now();
-    // Sweep now and then rather than on a timer, so the map stays bounded by the window.
     if (++this.#sinceSweep >= 1024) {
       this.#sinceSweep = 0;
       for (const [k, exp] of this.#expiry) if (exp <= now) this.#expiry.delete(k);
@@ -25,5 +23,9 @@ export class MemoryDedupeStore implements DedupeStore {
     if (exp !== undefined && exp > now) return false;
     this.#expiry.set(key, now + ttlMs);
     return true;
+  }
+
+  clear(): void {
+    this.#expiry.clear();
   }
 }
