@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { makeConfigDir, ADMIN_TOKEN, DEMO_DIRECTORY, PUSH_TOKEN } from '../helpers/config-dir.js';
 import { startProcessNode, type ProcessNode } from '../helpers/process-node.js';
-import { connectPlainWs, login, push, type Login, type PlainWs } from '../helpers/node.js';
+import { MemoryCluster } from '../../src/adapters/memory/memory-cluster.js';
+import { memoryBackends } from '../../src/app/backends.js';
+import { connectPlainWs, login, push, startNode, type Login, type PlainWs, type TestNode } from '../helpers/node.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The demo directory plus erin (6@1), a fresh user for cases that need one to themselves. */
@@ -16,6 +18,26 @@ export interface Cluster {
   dirs: ReturnType<typeof makeConfigDir>[];
   /** Stops every node by its pid (SIGTERM, SIGKILL after 5 s) and removes the config dirs. */
   stop(): Promise<void>;
+}
+
+/** What the cluster semantics tests need of a cluster, whatever its nodes run on. */
+export type ClusterLike = Pick<Cluster, 'ids' | 'urls' | 'stop'> & { dirs: { write(path: string, text: string): void }[] };
+
+/** Three TidingsNode instances in this process sharing one set of in-memory backends. */
+export async function startMemoryCluster(props: Record<string, string | number | boolean> = {}, tag = 'm'): Promise<ClusterLike> {
+  const shared = new MemoryCluster();
+  const ids = [1, 2, 3].map((i) => `${tag}${i}-${process.pid}`);
+  const nodes: TestNode[] = [];
+  const stop = async () => {
+    for (const n of nodes.splice(0).reverse()) await n.stop();
+  };
+  try {
+    for (const id of ids) nodes.push(await startNode({ directory: DIRECTORY, properties: { 'tidings.node.id': id, ...props }, backends: (nodeId) => memoryBackends(nodeId, shared) }));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { ids, urls: nodes.map((n) => n.url), dirs: nodes.map((n) => ({ write: n.write })), stop };
 }
 
 const live = new Set<ProcessNode>();
