@@ -22,20 +22,16 @@ export interface NodeInfo {
 }
 
 /**
- * Cluster-wide: which nodes hold connections of a user, and how many the user has.
+ * Cluster-wide: the connections of every user, and which nodes are members. Which nodes hold a
+ * user is asked at publish time, through `PublishLookup`, from the same entries.
  * Guarantees: `admit` is atomic (the per-user cap and the duplicate-id check cannot be
- * raced past by two nodes at once); entries of a node whose liveness lapsed are never
- * returned by `nodesFor` and are cleaned up by the survivors.
+ * raced past by two nodes at once); entries of a node whose liveness lapsed never count and
+ * are cleaned up by the survivors.
  */
 export interface ConnectionRegistry extends Lifecycle {
   /** Admits the connection unless the user already has `cap` or one with the same id. */
   admit(user: UserKey, entry: ConnectionEntry, cap: number): Promise<AdmitResult>;
   remove(user: UserKey, connectionId: string): Promise<void>;
-  /**
-   * Live nodes (this one included) holding at least one connection of the user. The publish path
-   * asks `PublishLookup` instead, which answers the same together with the idempotency check.
-   */
-  nodesFor(user: UserKey): Promise<string[]>;
   countFor(user: UserKey): Promise<number>;
   /** Live cluster members with their connection counts. */
   members(): Promise<NodeInfo[]>;

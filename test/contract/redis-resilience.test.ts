@@ -43,11 +43,14 @@ function client(role: string): RedisClient {
   return c;
 }
 
-async function registry(p: string, nodeId: string, heartbeatMs = HEARTBEAT, livenessTtlMs = TTL): Promise<RedisConnectionRegistry> {
-  const r = new RedisConnectionRegistry(client(`reg-${nodeId}`), { prefix: p, nodeId, heartbeatMs, livenessTtlMs });
+/** A registry node, with `nodes(user)`: where a publish to the user would go, by this node's publish lookup. */
+async function registry(p: string, nodeId: string, heartbeatMs = HEARTBEAT, livenessTtlMs = TTL): Promise<RedisConnectionRegistry & { nodes(user: string): Promise<string[]> }> {
+  const c = client(`reg-${nodeId}`);
+  const r = new RedisConnectionRegistry(c, { prefix: p, nodeId, heartbeatMs, livenessTtlMs });
+  const lookup = new RedisPublishLookup(c, { prefix: p, membership: r.membership });
   await r.start();
   stoppers.push(() => r.stop());
-  return r;
+  return Object.assign(r, { nodes: async (user: string) => [...(await lookup.lookup({ user, dedupeKey: null, dedupeTtlMs: 1000 })).nodes] });
 }
 
 async function bus(p: string, nodeId: string): Promise<{ bus: RedisClusterBus; got: BusMessage[] }> {
@@ -63,7 +66,7 @@ const ended = (sessionId: string): BusMessage => ({ type: 'session-ended', from:
 const sessionIds = (got: BusMessage[]): string[] => got.flatMap((m) => (m.type === 'session-ended' ? [m.sessionId] : []));
 
 describe('registry: a node that stops heart-beating', () => {
-  it('drops out of nodesFor within livenessTtlMs (+ one heartbeat) and its entries are reaped', async () => {
+  it('drops out of the publish lookup within livenessTtlMs (+ one heartbeat) and its entries are reaped', async () => {
     const p = prefix();
     const keys = new RedisKeys(p);
     const a = await registry(p, 'a');
@@ -72,10 +75,10 @@ describe('registry: a node that stops heart-beating', () => {
     await a.admit(u, entry('a'), 8);
     await a.admit(u, entry('a'), 8);
     await b.admit(u, entry('b'), 8);
-    assert.deepEqual((await b.nodesFor(u)).sort(), ['a', 'b']);
+    assert.deepEqual((await b.nodes(u)).sort(), ['a', 'b']);
     const crashedAt = Date.now();
     a.crash();
-    await waitFor('a to drop out of nodesFor', async () => !(await b.nodesFor(u)).includes('a'), TTL + 10 * HEARTBEAT);
+    await waitFor('a to drop out of the publish lookup', async () => !(await b.nodes(u)).includes('a'), TTL + 10 * HEARTBEAT);
     const took = Date.now() - crashedAt;
     assert.ok(took <= TTL + 3 * HEARTBEAT, `took ${took} ms`);
     // While the reap is pending, a's connections no longer count towards the cap either.
@@ -96,9 +99,9 @@ describe('registry: a node that stops heart-beating', () => {
     await a.admit(u, entry('a', conn), 8);
     assert.equal((await b.admit(u, entry('b', conn), 8)).ok, false);
     a.crash();
-    await waitFor('a to drop out', async () => !(await b.nodesFor(u)).includes('a'), TTL + 10 * HEARTBEAT);
+    await waitFor('a to drop out', async () => !(await b.nodes(u)).includes('a'), TTL + 10 * HEARTBEAT);
     assert.deepEqual(await b.admit(u, entry('b', conn), 8), { ok: true, count: 1 });
-    assert.deepEqual(await b.nodesFor(u), ['b']);
+    assert.deepEqual(await b.nodes(u), ['b']);
   });
 
   it('a node restarted under the same id drops what its previous life left', async () => {
@@ -109,7 +112,7 @@ describe('registry: a node that stops heart-beating', () => {
     a.crash();
     const again = await registry(p, 'a');
     assert.equal(await again.countFor(u), 0);
-    assert.deepEqual(await again.nodesFor(u), []);
+    assert.deepEqual(await again.nodes(u), []);
   });
 });
 
@@ -171,7 +174,7 @@ describe('redis restarts empty', () => {
     await b.admit(u1, entry('b'), 8);
     await server.restart();
     await waitFor('the registry to be whole again', async () => {
-      const [n1, n2, c1, c2] = await Promise.all([b.nodesFor(u1), a.nodesFor(u2), b.countFor(u1), a.countFor(u2)]);
+      const [n1, n2, c1, c2] = await Promise.all([b.nodes(u1), a.nodes(u2), b.countFor(u1), a.countFor(u2)]);
       return n1.sort().join() === 'a,b' && n2.join() === 'b' && c1 === 3 && c2 === 1;
     }, 5000, 50);
     await waitFor('the inbox reader to work again', () => busB.bus.selfCheck(500), 5000, 50);
@@ -199,7 +202,7 @@ describe('registered(): readiness of the registry itself', () => {
     assert.equal(a.registered(), false, 'not registered right after Redis came back empty');
     await waitFor('a to report itself registered again', () => a.registered(), 5000, 5);
     // No waiting here: once a says it is registered, every entry must already be there.
-    for (const u of users) assert.deepEqual(await b.nodesFor(u), ['a']);
+    for (const u of users) assert.deepEqual(await b.nodes(u), ['a']);
   });
 });
 
@@ -211,7 +214,7 @@ describe('redis loses every key without a reconnect (FLUSHALL)', () => {
     const u = user();
     await a.admit(u, entry('a'), 8);
     await redisCommand(server.port, 'FLUSHALL');
-    await waitFor('a to be back', async () => (await b.nodesFor(u)).join() === 'a' && (await b.countFor(u)) === 1, 5 * HEARTBEAT + 1000, 20);
+    await waitFor('a to be back', async () => (await b.nodes(u)).join() === 'a' && (await b.countFor(u)) === 1, 5 * HEARTBEAT + 1000, 20);
   });
 });
 

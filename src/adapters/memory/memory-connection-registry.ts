@@ -54,10 +54,6 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
     if (conns.size === 0) this.#world.users.delete(user);
   }
 
-  async nodesFor(user: UserKey): Promise<string[]> {
-    return this.#world.nodesFor(user);
-  }
-
   async countFor(user: UserKey): Promise<number> {
     return this.#world.users.get(user)?.size ?? 0;
   }

@@ -133,10 +133,6 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     await this.#client.srem(this.#keys.nodeUsers(this.nodeId), user).catch(() => {});
   }
 
-  async nodesFor(user: UserKey): Promise<string[]> {
-    return this.membership.usable(await named(this.#client.hkeys(this.#keys.userNodes(user))));
-  }
-
   async countFor(user: UserKey): Promise<number> {
     const counts = await named(this.#client.hgetall(this.#keys.userNodes(user)));
     let n = 0;

@@ -4,7 +4,7 @@ import { LuaScript } from './lua-script.js';
 import type { RedisClient } from './redis-client.js';
 
 // Per user, two hashes in one slot: {u}:c connectionId → entry JSON, and {u}:n nodeId → count.
-// The counts hash makes nodesFor an HKEYS of a handful of fields and the cap check a sum,
+// The counts hash makes the nodes of a user an HKEYS of a handful of fields and the cap check a sum,
 // without decoding entries on the hot path.
 
 /**
