@@ -1,10 +1,7 @@
 import type { BusMessage } from '../ports/cluster-bus.js';
 import { decodeBusMessage } from './bus-codec.js';
+import type { LogLike } from './log-like.js';
 
-export interface BusLog {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
 
 /**
  * The receiving end every ClusterBus shares: decodes a message text, drops what is malformed
@@ -13,12 +10,12 @@ export interface BusLog {
  */
 export class BusReceiver {
   readonly #nodeId: string;
-  readonly #log?: BusLog;
+  readonly #log?: LogLike;
   readonly #handlers: ((m: BusMessage) => void)[] = [];
   /** Unknown types are logged once each: a newer node may send them on every event. */
   readonly #unknownSeen = new Set<string>();
 
-  constructor(nodeId: string, log?: BusLog) {
+  constructor(nodeId: string, log?: LogLike) {
     this.#nodeId = nodeId;
     this.#log = log;
   }

@@ -4,7 +4,7 @@ import { MemoryConfigStore } from '../adapters/memory/memory-config-store.js';
 import { MemoryConnectionRegistry } from '../adapters/memory/memory-connection-registry.js';
 import { MemoryPublishLookup } from '../adapters/memory/memory-publish-lookup.js';
 import { MemorySessionStore } from '../adapters/memory/memory-session-store.js';
-import type { BusLog } from '../adapters/bus-receiver.js';
+import type { LogLike } from '../adapters/log-like.js';
 import type { ClusterBus } from '../ports/cluster-bus.js';
 import type { ConfigStore } from '../ports/config-store.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
@@ -57,7 +57,7 @@ export function orderedBackends(kind: Backends['kind'], parts: BackendParts, hoo
 }
 
 /** In-memory backends: one node on its own, or several in one process sharing `cluster`. */
-export function memoryBackends(nodeId: string, cluster: MemoryCluster = new MemoryCluster(), log?: BusLog): Backends {
+export function memoryBackends(nodeId: string, cluster: MemoryCluster = new MemoryCluster(), log?: LogLike): Backends {
   return orderedBackends('memory', {
     sessions: new MemorySessionStore(Date.now, cluster.sessions),
     configStore: new MemoryConfigStore(cluster.config),

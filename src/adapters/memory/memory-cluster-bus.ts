@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { BusMessage, ClusterBus } from '../../ports/cluster-bus.js';
 import { encodeBusMessage } from '../bus-codec.js';
-import { BusReceiver, type BusLog } from '../bus-receiver.js';
+import { BusReceiver } from '../bus-receiver.js';
+import type { LogLike } from '../log-like.js';
 
 /**
  * In-process bus; nodes sharing one `hub` form a cluster inside one process. Messages travel as
@@ -15,7 +16,7 @@ export class MemoryClusterBus implements ClusterBus {
   readonly #onBroadcast = (text: string) => this.#receiver.receive(text, 'broadcast');
   #started = false;
 
-  constructor(nodeId: string, hub: EventEmitter = new EventEmitter(), log?: BusLog) {
+  constructor(nodeId: string, hub: EventEmitter = new EventEmitter(), log?: LogLike) {
     this.nodeId = nodeId;
     this.#hub = hub;
     this.#hub.setMaxListeners(0);

@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { LogLike } from '../log-like.js';
 import { parseRedisUrl } from './redis-url.js';
 
 /**
@@ -19,11 +20,6 @@ import { parseRedisUrl } from './redis-url.js';
  * Passwords never appear in an error or log line.
  */
 export type RedisClient = Redis | Cluster;
-
-export interface LogLike {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
 
 export interface ClientOptions {
   /** Names the connection (`CLIENT SETNAME tidings-<role>`) so operators and tests can tell connections apart. */

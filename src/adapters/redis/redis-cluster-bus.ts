@@ -3,7 +3,8 @@ import type { BusMessage, ClusterBus } from '../../ports/cluster-bus.js';
 import { encodeBusMessage } from '../bus-codec.js';
 import { BusReceiver } from '../bus-receiver.js';
 import { RedisKeys } from './keys.js';
-import { backoffMs, duplicateClient, isCluster, type LogLike, type RedisClient } from './redis-client.js';
+import type { LogLike } from '../log-like.js';
+import { backoffMs, duplicateClient, isCluster, type RedisClient } from './redis-client.js';
 import { named } from './redis-errors.js';
 
 export interface RedisClusterBusOptions {

@@ -1,6 +1,7 @@
 import type { ConfigStore, StoredValue } from '../../ports/config-store.js';
 import { RedisKeys } from './keys.js';
-import type { LogLike, RedisClient } from './redis-client.js';
+import type { LogLike } from '../log-like.js';
+import type { RedisClient } from './redis-client.js';
 import { named } from './redis-errors.js';
 
 /**

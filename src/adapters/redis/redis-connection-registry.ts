@@ -1,7 +1,8 @@
 import type { AdmitResult, ConnectionEntry, ConnectionRegistry, NodeInfo } from '../../ports/connection-registry.js';
 import type { UserKey } from '../../domain/types.js';
 import { RedisKeys } from './keys.js';
-import type { LogLike, RedisClient } from './redis-client.js';
+import type { LogLike } from '../log-like.js';
+import type { RedisClient } from './redis-client.js';
 import { named } from './redis-errors.js';
 import { RedisMembership } from './redis-membership.js';
 import { ADMIT, inBatches, reapNodeEntries, REASSERT, REMOVE } from './redis-registry-scripts.js';

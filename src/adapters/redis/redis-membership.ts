@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import keySlot from 'cluster-key-slot';
 import type { NodeInfo } from '../../ports/connection-registry.js';
 import type { RedisKeys } from './keys.js';
-import { isCluster, type LogLike, type RedisClient } from './redis-client.js';
+import type { LogLike } from '../log-like.js';
+import { isCluster, type RedisClient } from './redis-client.js';
 import { reapNodeEntries, RELEASE_LOCK } from './redis-registry-scripts.js';
 
 /** What membership needs from this node's connection entries (kept by the registry). */

@@ -1,7 +1,8 @@
 import type { Session, SessionStore } from '../../ports/session-store.js';
 import { RedisKeys } from './keys.js';
 import { LuaScript } from './lua-script.js';
-import type { LogLike, RedisClient } from './redis-client.js';
+import type { LogLike } from '../log-like.js';
+import type { RedisClient } from './redis-client.js';
 import { named } from './redis-errors.js';
 
 /**
