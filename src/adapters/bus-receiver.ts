@@ -2,7 +2,6 @@ import type { BusMessage } from '../ports/cluster-bus.js';
 import { decodeBusMessage } from './bus-codec.js';
 import type { LogLike } from './log-like.js';
 
-
 /**
  * The receiving end every ClusterBus shares: decodes a message text, drops what is malformed
  * (logged), and hands the message to each handler; a handler that throws costs only that
