@@ -40,3 +40,27 @@ export function queryId(q: Record<string, string | undefined>, field: string, op
   if (!/^\d{1,10}$/.test(v)) throw new TidingsError('TIDINGS_VALIDATION', `query parameter '${field}' must be a non-negative integer`);
   return Number(v);
 }
+
+/**
+ * True when `value` nests objects and arrays more than `max` levels deep (a flat object or array is
+ * one level). Iterative, so any depth is measured without recursion; it stops at the first branch
+ * too deep and never descends into primitives.
+ */
+export function deeperThan(value: unknown, max: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const nodes: object[] = [value];
+  const depths: number[] = [1];
+  while (nodes.length > 0) {
+    const node = nodes.pop() as Record<string, unknown>;
+    const depth = depths.pop() as number;
+    if (depth > max) return true;
+    const children = Array.isArray(node) ? (node as unknown[]) : Object.values(node);
+    for (const child of children) {
+      if (child !== null && typeof child === 'object') {
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
