@@ -31,8 +31,18 @@ export function id(b: Body, field: string): number {
   return n;
 }
 
-export function queryId(q: Record<string, string | undefined>, field: string, optional = false): number | null {
+/** A parsed query string: a key given twice arrives as an array. */
+export type Query = Record<string, string | string[] | undefined>;
+
+/** A query parameter given at most once; `?key=a&key=b` is 400, never a guess at which one was meant. */
+export function queryOne(q: Query, field: string): string | undefined {
   const v = q[field];
+  if (Array.isArray(v)) throw new TidingsError('TIDINGS_REPEATED_PARAMETER', `query parameter '${field}' is given ${v.length} times; give it once`, { parameter: field });
+  return v;
+}
+
+export function queryId(q: Query, field: string, optional = false): number | null {
+  const v = queryOne(q, field);
   if (v === undefined || v === '') {
     if (optional) return null;
     throw new TidingsError('TIDINGS_VALIDATION', `query parameter '${field}' is required`);
@@ -63,4 +73,16 @@ export function deeperThan(value: unknown, max: number): boolean {
     }
   }
   return false;
+}
+
+// C0 and C1 controls and DEL; a lone surrogate cannot be encoded as UTF-8 and so never survives a round trip.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Refuses text an operator could not type back: control characters and lone surrogates. */
+export function plainText(field: string, text: string): string {
+  const c = CONTROL.exec(text);
+  if (c) throw new TidingsError('TIDINGS_VALIDATION', `'${field}' contains the control character U+${c[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`);
+  if (LONE_SURROGATE.test(text)) throw new TidingsError('TIDINGS_VALIDATION', `'${field}' contains a lone UTF-16 surrogate, which is not text`);
+  return text;
 }
