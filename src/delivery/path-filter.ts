@@ -2,7 +2,7 @@ import { TidingsError } from '../errors.js';
 
 const ALLOWED = /^[A-Za-z0-9_.\-/]+$/;
 
-/** Checks a publish-side path filter (CONTRACT §6); throws TIDINGS_INVALID_PATH_FILTER naming the rule broken. */
+/** Checks a publish-side path filter (rules in the README); throws TIDINGS_INVALID_PATH_FILTER naming the rule broken. */
 export function validatePathFilter(filter: string | null): void {
   if (filter === null || filter === '*') return;
   const bad = (why: string) => new TidingsError('TIDINGS_INVALID_PATH_FILTER', `Invalid path filter '${filter}': ${why}`);

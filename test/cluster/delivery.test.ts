@@ -5,7 +5,7 @@ import { startRedis, type RedisServer } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
 import { adminGet, adminReload, adminSet, adminUnset, batchesReceived, connectTimed, duplicates, idsOf, members, startCluster, type Cluster } from './fixture.js';
 
-// Small remote-buffer timings keep the timing checks fast (CONTRACT §8).
+// Small remote-buffer timings keep the timing checks fast (docs/architecture.md, the remote buffer).
 const DELAY = 200;
 const MAX_DELAY = 600;
 const TIMER = 100;

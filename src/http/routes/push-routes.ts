@@ -13,7 +13,7 @@ export const MAX_BATCH = 1000;
 
 /**
  * Names Socket.IO keeps for itself: a client can never listen for them as events, and emitting one
- * throws inside socket.io (README, "Publish").
+ * throws inside socket.io (README, "An event's fields").
  */
 export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 
