@@ -206,9 +206,7 @@ export class ConfigService {
       else server.delete(key);
     }
     if (pinned.size === 0) return fresh;
-    // The old server value already includes an old meta `value`, so a new one must not replace it.
-    const meta = fresh.meta.map((m) => (pinned.has(m.key) && m.value !== null ? { ...m, value: null } : m));
-    return Object.freeze({ ...fresh, server, settings: typedSettings(server), meta: Object.freeze(meta) });
+    return Object.freeze({ ...fresh, server, settings: typedSettings(server) });
   }
 
   #refused(e: unknown): ReloadOutcome {

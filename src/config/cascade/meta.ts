@@ -51,3 +51,18 @@ export function parseMetaFile(text: string, file: string): MetaEntry[] {
     return { key, file, line, final, value };
   });
 }
+
+/**
+ * Puts meta `value`s into the server scope: one replaces the .properties value (reference behaviour),
+ * but a value from the environment still wins. The one place this precedence is applied; the
+ * resolver reads the server scope as it comes. The first entry of a key counts (a second one is
+ * reported by validateCascadeInput).
+ */
+export function applyMetaValues(server: Map<string, SourcedValue>, meta: readonly MetaEntry[]): void {
+  const seen = new Set<string>();
+  for (const m of meta) {
+    if (seen.has(m.key)) continue;
+    seen.add(m.key);
+    if (m.value !== null && !server.get(m.key)?.file.startsWith('env:')) server.set(m.key, m.value);
+  }
+}

@@ -35,7 +35,7 @@ export interface ContextEntry {
 }
 
 export interface CascadeInput {
-  /** Server scope: .properties files and environment, already merged (environment wins). */
+  /** Server scope: .properties files, meta values and environment, already merged (applyMetaValues). */
   readonly server: ReadonlyMap<string, SourcedValue>;
   readonly contexts: ReadonlyMap<number, ContextEntry>;
   /** Keyed `<userId>@<contextId>`. */
@@ -82,8 +82,6 @@ export class CascadeResolver {
       if (seenMeta.has(m.key)) continue; // validateCascadeInput reports the duplicate
       seenMeta.add(m.key);
       if (m.final !== null) this.finalRank.set(m.key, RANK[m.final]);
-      // A meta `value` replaces the .properties value (reference behaviour), but the environment still wins over files.
-      if (m.value !== null && !this.server.get(m.key)?.file.startsWith('env:')) this.server.set(m.key, m.value);
     }
     for (const [id, ctx] of input.contexts) {
       if (ctx.config.size > 0) this.contextValues.set(id, new Map(ctx.config));
@@ -359,7 +357,8 @@ export function validateCascadeInput(input: CascadeInput): ConfigError[] {
       continue;
     }
     firstMeta.set(m.key, m);
-    if (m.value !== null) check(m.key, m.value, 'server');
+    // A merged meta value was checked with the server scope above; one the environment shadows is checked here.
+    if (m.value !== null && input.server.get(m.key) !== m.value) check(m.key, m.value, 'server');
     else if (specOf(m.key) === undefined && m.key.startsWith('tidings.')) errors.push(new ConfigError(m.file, m.line, m.key, 'unknown key'));
   }
   for (const b of input.contextSets) {
