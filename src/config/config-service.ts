@@ -188,7 +188,9 @@ export class ConfigService {
 
   #checkScope(contextId: number, userId: number | null): void {
     if (!this.directory.contexts.has(contextId)) throw new TidingsError('TIDINGS_UNKNOWN_CONTEXT', `No context ${contextId}`);
-    if (userId !== null && !this.directory.users.has(userKey({ userId, contextId }))) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${userId}@${contextId}`);
+    if (userId === null) return;
+    const key = userKey({ userId, contextId });
+    if (!this.directory.users.has(key)) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${key}`);
   }
 
   /** A non-reloadable key keeps its value in force (its old source included) until a restart. */

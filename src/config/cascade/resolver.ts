@@ -9,7 +9,7 @@ import type { KeySpec } from '../schema.js';
 import { describeSource } from '../sourced.js';
 import type { SourcedValue } from '../sourced.js';
 import type { StoredValue } from '../../ports/config-store.js';
-import { parseUserKey } from '../../domain/types.js';
+import { parseUserKey, userKey } from '../../domain/types.js';
 import type { UserRef } from '../../domain/types.js';
 import type { ContextSetBlock } from './context-sets.js';
 import type { FinalScope, MetaEntry } from './meta.js';
@@ -376,7 +376,7 @@ export function validateCascadeInput(input: CascadeInput): ConfigError[] {
     for (const [key, sv] of u.config) check(key, sv, 'elsewhere', `user ${text}: `);
   }
   for (const s of input.stored) {
-    const who = s.userId === null ? `context ${s.contextId}` : `user ${s.userId}@${s.contextId}`;
+    const who = s.userId === null ? `context ${s.contextId}` : `user ${userKey({ userId: s.userId, contextId: s.contextId })}`;
     check(s.key, STORE(s.value), 'elsewhere', `${who}: `);
   }
   return errors;

@@ -91,8 +91,9 @@ function publication(body: unknown, config: ConfigService): Publication {
   validatePathFilter(pathFilter);
   const sourceToken = str(b, 'sourceToken', { optional: true, max: 128 });
   const key = str(b, 'key', { optional: true, max: 256 });
-  if (!config.directory.users.has(userKey({ userId, contextId }))) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${userId}@${contextId}`);
-  return { user: { userId, contextId }, name, args, namespace: '/', pathFilter, sourceToken, key };
+  const user = { userId, contextId };
+  if (!config.directory.users.has(userKey(user))) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${userKey(user)}`);
+  return { user, name, args, namespace: '/', pathFilter, sourceToken, key };
 }
 
 function badType(field: string): never {
