@@ -5,6 +5,7 @@ import type { Publisher } from '../../delivery/publisher.js';
 import type { DirUser } from '../../directory/directory.js';
 import { parseUserKey, userKey, type UserRef } from '../../domain/types.js';
 import { TidingsError, type ErrorCode } from '../../errors.js';
+import { drainRest } from '../drain-rest.js';
 import type { Logger } from '../../log.js';
 import { idempotencyKey, parseNotifyBody, toMailEvent } from '../../mail/notify-payload.js';
 import type { Metrics } from '../../metrics.js';
@@ -87,6 +88,8 @@ export function registerNotifyRoutes(app: FastifyInstance, d: NotifyRouteDeps): 
 
 function fail(reply: FastifyReply, code: ErrorCode, headers: Record<string, string> = {}, message?: string): FastifyReply {
   const e = new TidingsError(code, message);
+  // Refused before the body is read: drop the rest of it within bounds, as for a 413.
+  drainRest(reply.request.raw);
   return reply.code(e.status).headers(headers).type('application/json; charset=utf-8').send(e.toBody());
 }
 
