@@ -20,7 +20,8 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; headersTime
     loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,
-    return503OnClosing: true,
+    // fastify's own 503 while closing has its own body shape; the onRequest hook below answers instead.
+    return503OnClosing: false,
     forceCloseConnections: true,
     // Requests node's parser refuses before fastify sees them: 400, 431, 408 in the tidings shape.
     clientErrorHandler: answerClientError,
@@ -45,8 +46,15 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; headersTime
   // JSON only: a text body on a JSON route is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err: FastifyError | TidingsError, req, reply) => sendError(err, req, reply));
-  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onRequest', async (req) => {
+    // A request that arrives on an open connection while the node closes.
+    if (closing) throw new TidingsError('TIDINGS_SHUTTING_DOWN');
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
     if (req.raw.headers.host === undefined && req.raw.httpVersion === '1.1') throw new TidingsError('TIDINGS_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header');
   });
   app.setNotFoundHandler((req, reply) => {

@@ -6,9 +6,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { buildHttp } from '../../src/http/app.js';
 import { ADMIN_TOKEN, PUSH_TOKEN } from '../helpers/config-dir.js';
-import { connectPlainWs, login, push, startNode, type TestNode } from '../helpers/node.js';
+import { connectPlainWs, login, push, startNode, testLog, type TestNode } from '../helpers/node.js';
 import { startRedis, type RedisServer } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -260,5 +261,50 @@ describe('requests node or fastify refuse before any route answer in the tidings
   it('headers that do not arrive within tidings.http.headersTimeoutMs → 408 TIDINGS_REQUEST_TIMEOUT', async () => {
     // Half a request line, then nothing: node's header timer fires after 1 s (checked every 0.5 s).
     tidingsError(await rawRequest(port, 'GET /health/live HTTP/1.1\r\nHost: t\r\n', { endAfterMs: 8000 }), 408, 'TIDINGS_REQUEST_TIMEOUT');
+  });
+});
+
+describe('a request that reaches a closing node answers 503 in the tidings shape', () => {
+  /** Writes `request` on an open socket and resolves with the next full answer (headers + Content-Length body). */
+  function ask(s: Socket, request: string): Promise<{ head: string; body: string }> {
+    return new Promise((resolve, reject) => {
+      let text = '';
+      const onData = (d: Buffer) => {
+        text += d.toString('latin1');
+        const split = text.indexOf('\r\n\r\n');
+        const length = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? NaN);
+        if (split >= 0 && text.length >= split + 4 + length) {
+          s.off('data', onData);
+          resolve({ head: text.slice(0, split), body: text.slice(split + 4, split + 4 + length) });
+        }
+      };
+      s.on('data', onData);
+      s.once('error', reject);
+      s.write(request);
+    });
+  }
+
+  it('on a keep-alive connection opened before the close', async () => {
+    const { app } = buildHttp({ log: testLog(), maxBodyBytes: 65_536, headersTimeoutMs: 60_000, socketIo: () => null });
+    app.get('/x', async () => ({ ok: true }));
+    let s!: Socket;
+    let during: Promise<{ head: string; body: string }> | undefined;
+    // Runs after tidings' own preClose hook, while the server still has its connections.
+    app.addHook('preClose', async () => {
+      during = ask(s, 'GET /x HTTP/1.1\r\nHost: t\r\n\r\n');
+      await during.catch(() => undefined);
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    s = connect((app.server.address() as { port: number }).port, '127.0.0.1');
+    try {
+      const first = await ask(s, 'GET /x HTTP/1.1\r\nHost: t\r\n\r\n');
+      assert.match(first.head, /^HTTP\/1\.1 200/);
+      await app.close();
+      const a = await during!;
+      assert.match(a.head, /^HTTP\/1\.1 503/);
+      assert.equal(JSON.parse(a.body).error.code, 'TIDINGS_SHUTTING_DOWN');
+    } finally {
+      s.destroy();
+    }
   });
 });
