@@ -51,11 +51,13 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; headersTime
     closing = true;
     done();
   });
-  app.addHook('onRequest', async (req) => {
+  // Callback style: no promise per request on the publish path.
+  app.addHook('onRequest', (req, _reply, done) => {
     // A request that arrives on an open connection while the node closes.
-    if (closing) throw new TidingsError('TIDINGS_SHUTTING_DOWN');
+    if (closing) return done(new TidingsError('TIDINGS_SHUTTING_DOWN'));
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
-    if (req.raw.headers.host === undefined && req.raw.httpVersion === '1.1') throw new TidingsError('TIDINGS_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header');
+    if (req.raw.headers.host === undefined && req.raw.httpVersion === '1.1') return done(new TidingsError('TIDINGS_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header'));
+    done();
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(new TidingsError('TIDINGS_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`).toBody());
