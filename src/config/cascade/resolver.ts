@@ -104,7 +104,7 @@ export class CascadeResolver {
     const st = this.state(user.contextId);
     const own = st.users?.get(user.userId);
     // Most users have no values of their own; they share the context's cached result.
-    if (own === undefined || this.rankOf(key) > 0) return this.fromContext(st, key);
+    if (own === undefined || !this.reaches(key, 'user')) return this.fromContext(st, key);
     const sv = own.get(key);
     if (sv === undefined) return this.fromContext(st, key);
     let cache = st.byUser.get(user.userId);
@@ -133,10 +133,9 @@ export class CascadeResolver {
   }
 
   private compute(st: ContextState, key: string): Resolved {
-    const rank = this.rankOf(key);
-    const ctxValue = rank <= 1 ? st.values?.get(key) : undefined;
+    const ctxValue = this.reaches(key, 'context') ? st.values?.get(key) : undefined;
     if (ctxValue !== undefined) return make(key, ctxValue, 'context', describeSource(ctxValue));
-    if (rank <= 2) {
+    if (this.reaches(key, 'contextSets')) {
       for (const b of st.blocks) {
         const v = b.values.get(key);
         if (v !== undefined) return make(key, v, 'contextSets', `${describeSource(v)} (block ${b.name})`);
@@ -146,6 +145,14 @@ export class CascadeResolver {
     if (sv !== undefined) return make(key, sv, 'server', describeSource(sv));
     const spec = specOf(key);
     return Object.freeze({ value: spec ? (spec.default as Value) : '', raw: null, scope: 'default', source: 'built-in default' });
+  }
+
+  /**
+   * Whether `key` may still come from `scope`: the one place where meta `final` and a server-wide
+   * key (`cascade: false`) cut the cascade short.
+   */
+  private reaches(key: string, scope: FinalScope): boolean {
+    return this.rankOf(key) <= RANK[scope];
   }
 
   private rankOf(key: string): number {
@@ -191,7 +198,7 @@ export class CascadeResolver {
     const byPair = new Map<number, string[]>();
     const byKey = new Map<string, number[]>();
     all.forEach((b, i) => {
-      for (const key of b.values.keys()) if (this.rankOf(key) <= RANK.contextSets) upsertList(byKey, key).push(i);
+      for (const key of b.values.keys()) if (this.reaches(key, 'contextSets')) upsertList(byKey, key).push(i);
     });
     for (const [key, idx] of byKey) {
       for (let x = 0; x < idx.length; x++) {
