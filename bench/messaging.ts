@@ -1,6 +1,6 @@
 /**
  * Messaging benchmark: tidings against a plain Socket.IO cluster (system A of
- * shared/reference/performance-baselines.md), both in one invocation.
+ * `bench/baseline-socketio-node.ts`), both in one invocation.
  *
  *   npm run build && node dist/bench/messaging.js        (or: npm run bench:messaging)
  *

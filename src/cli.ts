@@ -93,7 +93,8 @@ config
     const q = new URLSearchParams({ key, context: o.context, ...(o.user ? { user: o.user } : {}) });
     const r = (await call('DELETE', `${url}/api/admin/config?${q}`, settings['tidings.admin.token'])) as ConfigAnswer & { removed: boolean };
     console.log(r.removed ? `unset ${key}` : `${key} had no run-time value there`);
-    console.log(`  now ${show(r.value)} from ${origin(r)}`);
+    // A leftover under a key outside the cascade has no value in force to show.
+    if ('value' in r) console.log(`  now ${show(r.value)} from ${origin(r)}`);
   });
 
 interface ConfigAnswer {

@@ -43,6 +43,14 @@ export const ERRORS = {
   TIDINGS_BACKEND_UNAVAILABLE: { status: 503, message: 'The cluster store (Redis) cannot be reached right now; try again shortly' },
   TIDINGS_SHUTTING_DOWN: { status: 503, message: 'This node is shutting down' },
   TIDINGS_INTERNAL: { status: 500, message: 'Internal error' },
+  // request shape, continued
+  TIDINGS_RESERVED_EVENT: { status: 400, message: 'This event name is reserved by Socket.IO and cannot be published' },
+  TIDINGS_TOO_DEEP: { status: 400, message: 'The event nests objects and arrays too deeply' },
+  TIDINGS_REPEATED_PARAMETER: { status: 400, message: 'A query parameter is given more than once' },
+  TIDINGS_KEY_SERVER_WIDE: { status: 400, message: 'This key is server-wide: set it in a .properties file, not per context or user' },
+  TIDINGS_BAD_URL: { status: 400, message: 'The request URL is malformed' },
+  TIDINGS_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
+  TIDINGS_REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -51,13 +59,16 @@ export class TidingsError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly details?: Record<string, unknown>;
+  /** HTTP headers the answer carries (Retry-After on 429 and 503); never part of the body. */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>) {
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, headers: Record<string, string> = {}) {
     super(message ?? ERRORS[code].message);
     this.name = 'TidingsError';
     this.code = code;
     this.status = ERRORS[code].status;
     this.details = details;
+    this.headers = headers;
   }
 
   toBody(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
@@ -70,7 +81,7 @@ export const BACKEND_RETRY_AFTER_S = 2;
 
 /** 503 with Retry-After when the cluster store cannot be reached. */
 export function backendUnavailable(): TidingsError {
-  return new TidingsError('TIDINGS_BACKEND_UNAVAILABLE', undefined, { headers: { 'Retry-After': String(BACKEND_RETRY_AFTER_S) } });
+  return new TidingsError('TIDINGS_BACKEND_UNAVAILABLE', undefined, undefined, { 'Retry-After': String(BACKEND_RETRY_AFTER_S) });
 }
 
 export function errorBody(code: ErrorCode, message?: string): string {

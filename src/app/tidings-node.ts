@@ -110,6 +110,7 @@ export class TidingsNode {
     const { app, server } = buildHttp({
       log: this.log,
       maxBodyBytes: s['tidings.http.maxBodyBytes'],
+      headersTimeoutMs: s['tidings.http.headersTimeoutMs'],
       socketIo: () => (this.#stopping ? null : (req, res) => void this.#socketIo.handleRequest(req, res)),
     });
     this.app = app;
@@ -119,7 +120,7 @@ export class TidingsNode {
     registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
     registerWebRoutes(app);
-    registerNotifyRoutes(app, { config: this.config, publisher: this.publisher, metrics: this.metrics, log: this.log.child({ component: 'notify' }), answerDelayMs: () => Number(env.TIDINGS_TEST_NOTIFY_DELAY_MS ?? 0) });
+    registerNotifyRoutes(app, { config: this.config, publisher: this.publisher, metrics: this.metrics, log: this.log.child({ component: 'notify' }) });
     registerAdminRoutes(app, {
       config: this.config,
       reloadCluster: () => this.reloadCluster(),

@@ -5,7 +5,7 @@ import { loadConfig, typedSettings, type LoadedConfig } from './load-config.js';
 import { coerce, SCHEMA, specOf, type KeySpec, type Settings } from './schema.js';
 import { describeSource } from './sourced.js';
 import type { ConfigStore, StoredValue } from '../ports/config-store.js';
-import type { UserRef } from '../domain/types.js';
+import { userKey, type UserRef } from '../domain/types.js';
 import type { Directory } from '../directory/directory.js';
 import type { Logger } from '../log.js';
 import { TidingsError } from '../errors.js';
@@ -156,37 +156,41 @@ export class ConfigService {
    * is now in force there (which differs from the value when a `final` pins the key at a wider scope).
    */
   async set(key: string, value: string, contextId: number, userId: number | null): Promise<Lookup> {
-    const spec = this.#checkTarget(key, contextId, userId);
-    this.#checkCascade(key, spec);
-    if (spec) {
-      const c = coerce(spec, value);
-      if (!c.ok) throw new TidingsError('TIDINGS_CONFIG_TYPE', `${key} expects ${c.expected}, got '${value}'`, { key, expected: c.expected });
-    }
+    this.#checkScope(contextId, userId);
+    const spec = settableSpec(key);
+    const c = coerce(spec, value);
+    if (!c.ok) throw new TidingsError('TIDINGS_CONFIG_TYPE', `${key} expects ${c.expected}, got '${value}'`, { key, expected: c.expected });
     await this.#store.set({ contextId, userId, key, value });
     await this.refreshStore();
     return this.lookup(key, contextId, userId);
   }
 
-  async unset(key: string, contextId: number, userId: number | null): Promise<{ removed: boolean; now: Lookup }> {
-    const spec = this.#checkTarget(key, contextId, userId);
-    this.#checkCascade(key, spec);
+  /**
+   * Removes a run-time value. A key `set` refuses can still have one (stored by an older version or
+   * by hand): removing it is how an operator cleans up, so only a key with nothing stored is refused.
+   * `now` is null for such a key: it has no cascade value to show.
+   */
+  async unset(key: string, contextId: number, userId: number | null): Promise<{ removed: boolean; now: Lookup | null }> {
+    this.#checkScope(contextId, userId);
+    const settable = specOf(key)?.cascade === true;
     const removed = await this.#store.unset(contextId, userId, key);
+    if (!settable && !removed) settableSpec(key);
     await this.refreshStore();
-    return { removed, now: this.lookup(key, contextId, userId) };
+    return { removed, now: settable ? this.lookup(key, contextId, userId) : null };
   }
 
   #checkTarget(key: string, contextId: number, userId: number | null): KeySpec | undefined {
     const spec = specOf(key);
     if (!spec && key.startsWith('tidings.')) throw new TidingsError('TIDINGS_UNKNOWN_KEY', `No such configuration key: ${key}`);
-    if (!this.directory.contexts.has(contextId)) throw new TidingsError('TIDINGS_UNKNOWN_CONTEXT', `No context ${contextId}`);
-    if (userId !== null && !this.directory.users.has(`${userId}@${contextId}`)) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${userId}@${contextId}`);
+    this.#checkScope(contextId, userId);
     return spec;
   }
 
-  #checkCascade(key: string, spec: KeySpec | undefined): void {
-    if (spec && !spec.cascade) {
-      throw new TidingsError('TIDINGS_CONFIG_TYPE', `${key} is server-wide: it cannot be set per context or user; set it in a .properties file`, { key, expected: 'a server-wide value in a .properties file' });
-    }
+  #checkScope(contextId: number, userId: number | null): void {
+    if (!this.directory.contexts.has(contextId)) throw new TidingsError('TIDINGS_UNKNOWN_CONTEXT', `No context ${contextId}`);
+    if (userId === null) return;
+    const key = userKey({ userId, contextId });
+    if (!this.directory.users.has(key)) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${key}`);
   }
 
   /** A non-reloadable key keeps its value in force (its old source included) until a restart. */
@@ -204,9 +208,7 @@ export class ConfigService {
       else server.delete(key);
     }
     if (pinned.size === 0) return fresh;
-    // The old server value already includes an old meta `value`, so a new one must not replace it.
-    const meta = fresh.meta.map((m) => (pinned.has(m.key) && m.value !== null ? { ...m, value: null } : m));
-    return Object.freeze({ ...fresh, server, settings: typedSettings(server), meta: Object.freeze(meta) });
+    return Object.freeze({ ...fresh, server, settings: typedSettings(server) });
   }
 
   #refused(e: unknown): ReloadOutcome {
@@ -228,18 +230,20 @@ export class ConfigService {
     return stored.filter((s) => {
       const spec = specOf(s.key);
       let why: string | null = null;
-      if (!spec) why = s.key.startsWith('tidings.') ? 'unknown key' : null;
+      if (!spec) why = s.key.startsWith('tidings.') ? 'unknown key' : 'not a key that can be set per context or user';
       else if (!spec.cascade) why = 'server-wide key';
       else {
         const c = coerce(spec, s.value);
         if (!c.ok) why = `expected ${c.expected}`;
       }
       if (why === null) return true;
-      const who = s.userId === null ? `context ${s.contextId}` : `user ${s.userId}@${s.contextId}`;
-      const line = `${who}: ${s.key}: ${why}`;
+      const who = s.userId === null ? `context ${s.contextId}` : `user ${userKey({ userId: s.userId, contextId: s.contextId })}`;
+      const line = `${who}: ${JSON.stringify(s.key)}: ${why}`;
       if (!this.#reportedBadStored.has(line)) {
         this.#reportedBadStored.add(line);
-        this.#log.warn({ key: s.key, context: s.contextId, user: s.userId }, `ignoring a run-time value in the config store: ${line}`);
+        // Quoted, and with lone surrogates as U+FFFD (what UTF-8 stored), so the key can be typed back.
+        const unset = `tidings config unset ${JSON.stringify(wellFormed(s.key))} --context ${s.contextId}${s.userId === null ? '' : ` --user ${s.userId}`}`;
+        this.#log.warn({ key: s.key, context: s.contextId, user: s.userId }, `ignoring a run-time value in the config store: ${line}; remove it with ${unset}`);
       }
       return false;
     });
@@ -269,6 +273,23 @@ export class ConfigService {
       this.#log.warn({ conflict: c }, `context sets disagree: ${c}`);
     }
   }
+}
+
+/** Lone surrogates as U+FFFD, as UTF-8 (and so Redis) stores them. */
+function wellFormed(text: string): string {
+  return text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+}
+
+/** The spec of a key the admin API may set per context or user; anything else is a 400 naming why. */
+function settableSpec(key: string): KeySpec {
+  const spec = specOf(key);
+  if (!spec) {
+    throw new TidingsError('TIDINGS_UNKNOWN_KEY', `${key.startsWith('tidings.') ? 'No such configuration key' : 'Not a key tidings knows'}: ${JSON.stringify(key)}; only keys that can be set per context or user are accepted`, { key });
+  }
+  if (!spec.cascade) {
+    throw new TidingsError('TIDINGS_KEY_SERVER_WIDE', `${key} is server-wide: it cannot be set per context or user; set it in a .properties file`, { key });
+  }
+  return spec;
 }
 
 function sameValue(a: unknown, b: unknown): boolean {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseContextSetFile, type ContextSetBlock } from './cascade/context-sets.js';
-import { parseMetaFile, type MetaEntry } from './cascade/meta.js';
+import { applyMetaValues, parseMetaFile, type MetaEntry } from './cascade/meta.js';
 import { ConfigError } from './config-error.js';
 import { parseProperties } from './properties.js';
 import { coerce, envNameOf, SCHEMA, specOf, type ConfigKey, type Settings } from './schema.js';
@@ -38,13 +38,12 @@ export function loadConfig(dir: string, env: NodeJS.ProcessEnv = process.env): L
   for (const name of listFiles(join(dir, 'meta'), '.yml', '.yaml')) {
     meta.push(...parseMetaFile(readFileSync(join(dir, 'meta', name), 'utf8'), `meta/${name}`));
   }
-  for (const m of meta) if (m.value) server.set(m.key, m.value);
-
   for (const key of Object.keys(SCHEMA)) {
     const name = envNameOf(key);
     const v = env[name];
     if (v !== undefined) server.set(key, Object.freeze({ value: v, file: `env:${name}`, line: null }));
   }
+  applyMetaValues(server, meta);
 
   const contextSets: ContextSetBlock[] = [];
   for (const name of listFiles(join(dir, 'contextSets'), '.yml', '.yaml')) {

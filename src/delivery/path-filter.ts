@@ -3,7 +3,7 @@ import { TidingsError } from '../errors.js';
 
 const ALLOWED = /^[A-Za-z0-9_.\-/]+$/;
 
-/** Checks a publish-side path filter once, where it enters; throws TIDINGS_INVALID_PATH_FILTER naming the rule broken. */
+/** Checks a publish-side path filter (rules in the README) once, where it enters; throws TIDINGS_INVALID_PATH_FILTER naming the rule broken. */
 export function validatePathFilter(filter: string | null): PathFilter | null {
   if (filter === null || filter === '*') return filter as PathFilter | null;
   const bad = (why: string) => new TidingsError('TIDINGS_INVALID_PATH_FILTER', `Invalid path filter '${filter}': ${why}`);

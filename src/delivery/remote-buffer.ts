@@ -2,7 +2,7 @@ import type { RemoteBatchItem } from '../ports/cluster-bus.js';
 import { withId } from './wire.js';
 
 /**
- * Remote-delivery buffer (CONTRACT §8): coalesces events for other nodes per (user, pathFilter) and
+ * Remote-delivery buffer (docs/architecture.md): coalesces events for other nodes per (user, pathFilter) and
  * sends everything due to each node in one batch per timer tick.
  *
  * Deliberate differences from the reference deployment (reference §4): payloads stay in publish

@@ -1,6 +1,6 @@
 /**
  * The wire JSON of an event: its body object `{name,args,namespace}` with `"id"` appended
- * (CONTRACT §6 order). Built by splicing text so an event is serialized once for all its connections.
+ * (the order the README documents). Built by splicing text so an event is serialized once for all its connections.
  */
 export function withId(id: string, body: string): string {
   const idField = `"id":${JSON.stringify(id)}`;

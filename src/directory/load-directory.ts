@@ -2,6 +2,7 @@ import { isScalar, isSeq } from 'yaml';
 import type { SourcedValue } from '../config/sourced.js';
 import { keyText, YamlSource } from '../config/yaml-source.js';
 import type { DirContext, Directory, DirUser } from './directory.js';
+import { userKey } from '../domain/types.js';
 
 const SCHEMES = /^\{(ARGON2ID|SCRYPT|PLAIN)\}/;
 
@@ -35,7 +36,7 @@ export function parseDirectory(text: string, file: string): Directory {
     const id = y.intValue(req(y, node, f, 'id', 'user'), 'id', 'user id');
     const contextId = y.intValue(req(y, node, f, 'context', 'user'), 'context', 'user context');
     if (!contexts.has(contextId)) throw y.error(f.get('context'), 'context', `no context with id ${contextId}`);
-    const key = `${id}@${contextId}`;
+    const key = userKey({ userId: id, contextId });
     if (users.has(key)) throw y.error(f.get('id'), 'id', `duplicate user ${key}`);
     const login = y.scalarText(req(y, node, f, 'login', 'user'), 'login', 'login');
     if (byLogin.has(login.toLowerCase())) throw y.error(f.get('login'), 'login', `duplicate login ${login}`);

@@ -26,5 +26,5 @@ export function asTidingsError(e: unknown): TidingsError {
 
 /** Headers an error asks for (Retry-After on 429 and 503). */
 export function headersOf(err: TidingsError): Record<string, string> {
-  return (err.details?.headers ?? {}) as Record<string, string>;
+  return err.headers;
 }

@@ -1,6 +1,6 @@
 /**
- * Pure mapping of the body Dovecot's push_notification `ox` driver PUTs (CONTRACT §7,
- * shared/reference/dovecot-push.md) to the `ox:mail:new` event argument.
+ * Pure mapping of the body Dovecot's push_notification `ox` driver PUTs (README, "Mail push from
+ * Dovecot") to the `ox:mail:new` event argument.
  */
 import { createRequire } from 'node:module';
 import libmime from 'libmime';
@@ -87,8 +87,9 @@ export function parseNotifyBody(body: unknown): NotifyBody {
 }
 
 // libmime silently decodes a word in an unknown charset as UTF-8. To leave such a word as it was,
-// ask the iconv-lite that libmime itself loads whether it knows the (libmime-normalised) charset.
-const iconv = createRequire(createRequire(import.meta.url).resolve('libmime'))('iconv-lite') as {
+// ask iconv-lite, which libmime decodes with, whether it knows the (libmime-normalised) charset.
+// Declared in package.json at the version libmime 5 depends on, so npm installs one copy for both.
+const iconv = createRequire(import.meta.url)('iconv-lite') as {
   encodingExists(name: string): boolean;
 };
 

@@ -27,7 +27,7 @@ export interface GateRequest {
 }
 
 /**
- * The one handshake gate (CONTRACT §5) for every way in: Socket.IO handshake and upgrade, plain
+ * The one handshake gate (README, "Why a connection is refused") for every way in: Socket.IO handshake and upgrade, plain
  * WebSocket upgrade, long-poll and SSE. It answers before any upgrade, so a refusal is a plain
  * HTTP status with a JSON body that says exactly why.
  */

@@ -2,7 +2,7 @@
  * A real Dovecot 2.3 (Debian's dovecot-core, -lmtpd, -imapd) run as its own instance for tests:
  * own config, base_dir and state_dir in a fresh temp dir, LMTP and IMAP on free loopback ports,
  * push_notification `ox` pointed at a URL of the test's choosing.
- * See shared/reference/dovecot-push.md and shared/reference/dovecot.conf.example.
+ * What Dovecot sends is described in the README ("Mail push from Dovecot").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'socket.io-client';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
 import { connectSocketIo, login, push, startNode, type TestNode } from '../helpers/node.js';
+import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NOTIFY = '/preliminary/http-notify/v1/notify';
@@ -16,9 +17,8 @@ const ALICE = { login: 'alice@example.com', password: 'alice-pw' };
 const BOB = { login: 'bob@example.com', password: 'bob-pw' };
 
 /** The Basic credentials in the URL, percent-encoded as Dovecot expects them (`@` → `%40`). */
-function pushUrl(n: TestNode): string {
-  const u = new URL(n.url);
-  return `http://pushuser:s3cr%40t@${u.host}${NOTIFY}`;
+function pushUrl(n: TestNode, host = new URL(n.url).host): string {
+  return `http://pushuser:s3cr%40t@${host}${NOTIFY}`;
 }
 
 interface Seen {
@@ -190,19 +190,22 @@ for (const userFromMetadata of [false, true]) {
 
 describe('mail push when tidings answers slower than Dovecot waits (Dovecot retries)', () => {
   let n: TestNode;
+  let proxy: SlowProxy | undefined;
   let dovecot: Dovecot | undefined;
   let socket: Socket | undefined;
 
   before(async () => {
-    // Test-only knob: every notify answer is held 800 ms, past Dovecot's 500 ms timeout.
-    n = await startNode({ properties: CREDENTIALS, env: { TIDINGS_TEST_NOTIFY_DELAY_MS: '800' } });
-    dovecot = await startDovecot({ pushUrl: pushUrl(n), driverOptions: 'timeout_msecs=500 max_retries=1', users: [ALICE] });
+    n = await startNode({ properties: CREDENTIALS });
+    // Between Dovecot and tidings: every answer is held 800 ms, past Dovecot's 500 ms timeout.
+    proxy = await startSlowProxy(Number(new URL(n.url).port), 800);
+    dovecot = await startDovecot({ pushUrl: pushUrl(n, proxy.host), driverOptions: 'timeout_msecs=500 max_retries=1', users: [ALICE] });
     await dovecot.setPushMetadata(ALICE.login, ALICE.password, 'user=alice@example.com');
   });
 
   after(async () => {
     socket?.close();
     await dovecot?.stop();
+    await proxy?.stop();
     await n?.stop();
   });
 

@@ -5,7 +5,7 @@ import type { SourcedValue } from '../../src/config/sourced.js';
 import type { StoredValue } from '../../src/ports/config-store.js';
 import { parseContextSetFile } from '../../src/config/cascade/context-sets.js';
 import type { ContextSetBlock } from '../../src/config/cascade/context-sets.js';
-import { parseMetaFile } from '../../src/config/cascade/meta.js';
+import { applyMetaValues, parseMetaFile } from '../../src/config/cascade/meta.js';
 import { CascadeResolver, validateCascadeInput } from '../../src/config/cascade/resolver.js';
 import type { CascadeInput, Scope } from '../../src/config/cascade/resolver.js';
 import { TagExpressionError, compileBits, evaluate, parseTagExpression, tagNamesOf } from '../../src/config/cascade/tag-expression.js';
@@ -32,6 +32,8 @@ function vals(rec: Record<string, string> | undefined, file: string, line: numbe
 function build(s: Setup): CascadeInput {
   const server = vals(s.server, 'websockets.properties', 1);
   for (const [k, v] of Object.entries(s.env ?? {})) server.set(k, { value: v, file: `env:${k.toUpperCase().replace(/\./g, '_')}`, line: null });
+  const meta = s.meta ? parseMetaFile(s.meta, 'meta/m.yml') : [];
+  applyMetaValues(server, meta);
   const contextSets: ContextSetBlock[] = [];
   for (const name of Object.keys(s.sets ?? {}).sort()) contextSets.push(...parseContextSetFile(s.sets![name], `contextSets/${name}`));
   return {
@@ -40,7 +42,7 @@ function build(s: Setup): CascadeInput {
       [2, { id: 2, name: 'other.org', tags: [], config: new Map() }]]),
     users: new Map([['3@1', { config: vals(s.user, 'directory.yml', 9) }]]),
     contextSets,
-    meta: s.meta ? parseMetaFile(s.meta, 'meta/m.yml') : [],
+    meta,
     stored: s.stored ?? [],
   };
 }

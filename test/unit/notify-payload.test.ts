@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { TidingsError } from '../../src/errors.js';
 import { decodeHeader, idempotencyKey, parseNotifyBody, toMailEvent } from '../../src/mail/notify-payload.js';
 
-// A body exactly as Dovecot 2.3.19.1 sent it (shared/reference/dovecot-push.md).
+// A body exactly as Dovecot 2.3.19.1 sent it.
 const observed = {
   user: '3@1',
   event: 'messageNew',

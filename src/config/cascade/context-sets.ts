@@ -2,9 +2,10 @@
  * `contextSets/*.yml`: named blocks that apply their property values to every context whose tags
  * match the block's `withTags` expression.
  */
-import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import type { Node, Pair, YAMLMap } from 'yaml';
+import { isMap, isScalar, isSeq } from 'yaml';
+import type { Pair, YAMLMap } from 'yaml';
 import { ConfigError } from '../config-error.js';
+import { scalarText, YamlSource, yamlTagOf } from '../yaml-source.js';
 import type { SourcedValue } from '../sourced.js';
 import { TAG_NAME, TagExpressionError, parseTagExpression } from './tag-expression.js';
 import type { TagExpr } from './tag-expression.js';
@@ -21,69 +22,13 @@ export interface ContextSetBlock {
   readonly values: ReadonlyMap<string, SourcedValue>;
 }
 
-/** A parsed YAML file that can turn node offsets into 1-based line/column for messages. */
-export interface YamlFile {
-  readonly file: string;
-  readonly text: string;
-  readonly top: readonly Pair<unknown, unknown>[];
-  lineOf(node: unknown): number | null;
-  posOf(offset: number): { line: number; col: number };
-}
-
-/**
- * Parses `text` and returns its top-level mapping (empty for an empty file). Shared with meta.ts,
- * which reads the same shape of file.
- */
-export function readYamlMap(text: string, file: string): YamlFile {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  const posOf = (offset: number): { line: number; col: number } => lineCounter.linePos(offset);
-  const firstError = doc.errors[0];
-  if (firstError !== undefined) {
-    // yaml's message may carry a multi-line excerpt; the contract wants a one-line error.
-    const line = posOf(firstError.pos[0]).line;
-    const reason = firstError.message.split('\n')[0];
-    // `withTags: !a & b` is an easy slip: YAML reads the leading `!`/`&` as a tag or anchor.
-    const hint = /:\s*[!&*]/.test(text.split(/\r?\n/)[line - 1] ?? '') ? '; quote values that start with !, & or *' : '';
-    throw new ConfigError(file, line, null, `invalid YAML: ${reason}${hint}`);
-  }
-  const lineOf = (node: unknown): number | null => {
-    const range = (node as Node | null | undefined)?.range;
-    return range ? posOf(range[0]).line : null;
-  };
-  const contents = doc.contents;
-  let top: Pair<unknown, unknown>[] = [];
-  if (contents !== null && !(isScalar(contents) && contents.value === null)) {
-    if (!isMap(contents)) throw new ConfigError(file, lineOf(contents), null, 'expected a mapping of named entries at the top level');
-    top = (contents as YAMLMap<unknown, unknown>).items;
-  }
-  return { file, text, top, lineOf, posOf };
-}
-
-/**
- * The text of a scalar as the operator meant it: strings as parsed, numbers and booleans as written
- * (so `0012`, `1e3` or a 20-digit token keep their spelling instead of going through a float).
- */
-export function scalarText(node: unknown): string | null {
-  if (!isScalar(node)) return null;
-  // An unquoted `!beta` is a YAML tag, not text; callers report it through yamlTagOf.
-  if (yamlTagOf(node) !== null) return null;
-  if (typeof node.value === 'string') return node.value;
-  return node.source ?? String(node.value ?? '');
-}
-
-/** The custom YAML tag on a node (`!beta` in `withTags: !beta`), which always means a missing quote here. */
-export function yamlTagOf(node: unknown): string | null {
-  return isScalar(node) && node.tag !== undefined && !node.tag.startsWith('tag:yaml.org,2002:') ? node.tag : null;
-}
-
 function quoteHint(node: unknown): string {
   const tag = yamlTagOf(node);
   return tag !== null ? `; YAML reads the unquoted ${tag} as a tag, so quote the value` : '';
 }
 
 /** Maps a column inside a one-line scalar's value onto the file, when the spelling allows it. */
-function locateInScalar(y: YamlFile, node: unknown, column: number): { line: number; col: number | null } {
+function locateInScalar(y: YamlSource, node: unknown, column: number): { line: number; col: number | null } {
   const fallback = { line: y.lineOf(node) ?? 1, col: null };
   if (!isScalar(node) || !node.range) return fallback;
   const [start, end] = node.range;
@@ -99,11 +44,11 @@ function columnText(col: number | null, exprColumn: number): string {
 }
 
 export function parseContextSetFile(text: string, file: string): ContextSetBlock[] {
-  const y = readYamlMap(text, file);
-  return y.top.map((pair) => parseBlock(y, pair));
+  const y = new YamlSource(text, file);
+  return y.topPairs('a mapping of named entries').map((pair) => parseBlock(y, pair));
 }
 
-function parseBlock(y: YamlFile, pair: Pair<unknown, unknown>): ContextSetBlock {
+function parseBlock(y: YamlSource, pair: Pair<unknown, unknown>): ContextSetBlock {
   const name = scalarText(pair.key) ?? '';
   const line = y.lineOf(pair.key) ?? 1;
   const fail = (at: number | null, reason: string): never => {
@@ -136,7 +81,7 @@ function parseBlock(y: YamlFile, pair: Pair<unknown, unknown>): ContextSetBlock 
 
 type Fail = (at: number | null, reason: string) => never;
 
-function parseWithTags(y: YamlFile, node: unknown, fail: Fail): { text: string; expr: TagExpr } {
+function parseWithTags(y: YamlSource, node: unknown, fail: Fail): { text: string; expr: TagExpr } {
   const text = scalarText(node);
   if (text === null) return fail(y.lineOf(node), `withTags must be a single expression such as "a & (b | !c)"${quoteHint(node)}`);
   try {
@@ -149,7 +94,7 @@ function parseWithTags(y: YamlFile, node: unknown, fail: Fail): { text: string; 
   }
 }
 
-function parseAddTags(y: YamlFile, node: unknown, fail: Fail): string[] {
+function parseAddTags(y: YamlSource, node: unknown, fail: Fail): string[] {
   const tags: string[] = [];
   const check = (tag: string, item: unknown, column: number): void => {
     if (TAG_NAME.test(tag)) { tags.push(tag); return; }

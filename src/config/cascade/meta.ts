@@ -7,7 +7,7 @@ import { isMap } from 'yaml';
 import type { YAMLMap } from 'yaml';
 import { ConfigError } from '../config-error.js';
 import type { SourcedValue } from '../sourced.js';
-import { readYamlMap, scalarText, yamlTagOf } from './context-sets.js';
+import { scalarText, YamlSource, yamlTagOf } from '../yaml-source.js';
 
 export type FinalScope = 'user' | 'context' | 'contextSets' | 'server';
 export const FINAL_SCOPES: readonly FinalScope[] = ['user', 'context', 'contextSets', 'server'];
@@ -24,8 +24,8 @@ export interface MetaEntry {
 const IGNORED = new Set(['protected', 'preferencePath']);
 
 export function parseMetaFile(text: string, file: string): MetaEntry[] {
-  const y = readYamlMap(text, file);
-  return y.top.map((pair) => {
+  const y = new YamlSource(text, file);
+  return y.topPairs('a mapping of named entries').map((pair) => {
     const key = scalarText(pair.key) ?? '';
     const line = y.lineOf(pair.key) ?? 1;
     if (key === '') throw new ConfigError(file, line, null, 'a metadata entry needs a property name');
@@ -50,4 +50,19 @@ export function parseMetaFile(text: string, file: string): MetaEntry[] {
     }
     return { key, file, line, final, value };
   });
+}
+
+/**
+ * Puts meta `value`s into the server scope: one replaces the .properties value (reference behaviour),
+ * but a value from the environment still wins. The one place this precedence is applied; the
+ * resolver reads the server scope as it comes. The first entry of a key counts (a second one is
+ * reported by validateCascadeInput).
+ */
+export function applyMetaValues(server: Map<string, SourcedValue>, meta: readonly MetaEntry[]): void {
+  const seen = new Set<string>();
+  for (const m of meta) {
+    if (seen.has(m.key)) continue;
+    seen.add(m.key);
+    if (m.value !== null && !server.get(m.key)?.file.startsWith('env:')) server.set(m.key, m.value);
+  }
 }

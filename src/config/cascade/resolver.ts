@@ -9,7 +9,7 @@ import type { KeySpec } from '../schema.js';
 import { describeSource } from '../sourced.js';
 import type { SourcedValue } from '../sourced.js';
 import type { StoredValue } from '../../ports/config-store.js';
-import { parseUserKey } from '../../domain/types.js';
+import { parseUserKey, userKey } from '../../domain/types.js';
 import type { UserRef } from '../../domain/types.js';
 import type { ContextSetBlock } from './context-sets.js';
 import type { FinalScope, MetaEntry } from './meta.js';
@@ -35,7 +35,7 @@ export interface ContextEntry {
 }
 
 export interface CascadeInput {
-  /** Server scope: .properties files and environment, already merged (environment wins). */
+  /** Server scope: .properties files, meta values and environment, already merged (applyMetaValues). */
   readonly server: ReadonlyMap<string, SourcedValue>;
   readonly contexts: ReadonlyMap<number, ContextEntry>;
   /** Keyed `<userId>@<contextId>`. */
@@ -82,8 +82,6 @@ export class CascadeResolver {
       if (seenMeta.has(m.key)) continue; // validateCascadeInput reports the duplicate
       seenMeta.add(m.key);
       if (m.final !== null) this.finalRank.set(m.key, RANK[m.final]);
-      // A meta `value` replaces the .properties value (reference behaviour), but the environment still wins over files.
-      if (m.value !== null && !this.server.get(m.key)?.file.startsWith('env:')) this.server.set(m.key, m.value);
     }
     for (const [id, ctx] of input.contexts) {
       if (ctx.config.size > 0) this.contextValues.set(id, new Map(ctx.config));
@@ -106,7 +104,7 @@ export class CascadeResolver {
     const st = this.state(user.contextId);
     const own = st.users?.get(user.userId);
     // Most users have no values of their own; they share the context's cached result.
-    if (own === undefined || this.rankOf(key) > 0) return this.fromContext(st, key);
+    if (own === undefined || !this.reaches(key, 'user')) return this.fromContext(st, key);
     const sv = own.get(key);
     if (sv === undefined) return this.fromContext(st, key);
     let cache = st.byUser.get(user.userId);
@@ -135,10 +133,9 @@ export class CascadeResolver {
   }
 
   private compute(st: ContextState, key: string): Resolved {
-    const rank = this.rankOf(key);
-    const ctxValue = rank <= 1 ? st.values?.get(key) : undefined;
+    const ctxValue = this.reaches(key, 'context') ? st.values?.get(key) : undefined;
     if (ctxValue !== undefined) return make(key, ctxValue, 'context', describeSource(ctxValue));
-    if (rank <= 2) {
+    if (this.reaches(key, 'contextSets')) {
       for (const b of st.blocks) {
         const v = b.values.get(key);
         if (v !== undefined) return make(key, v, 'contextSets', `${describeSource(v)} (block ${b.name})`);
@@ -148,6 +145,14 @@ export class CascadeResolver {
     if (sv !== undefined) return make(key, sv, 'server', describeSource(sv));
     const spec = specOf(key);
     return Object.freeze({ value: spec ? (spec.default as Value) : '', raw: null, scope: 'default', source: 'built-in default' });
+  }
+
+  /**
+   * Whether `key` may still come from `scope`: the one place where meta `final` and a server-wide
+   * key (`cascade: false`) cut the cascade short.
+   */
+  private reaches(key: string, scope: FinalScope): boolean {
+    return this.rankOf(key) <= RANK[scope];
   }
 
   private rankOf(key: string): number {
@@ -193,7 +198,7 @@ export class CascadeResolver {
     const byPair = new Map<number, string[]>();
     const byKey = new Map<string, number[]>();
     all.forEach((b, i) => {
-      for (const key of b.values.keys()) if (this.rankOf(key) <= RANK.contextSets) upsertList(byKey, key).push(i);
+      for (const key of b.values.keys()) if (this.reaches(key, 'contextSets')) upsertList(byKey, key).push(i);
     });
     for (const [key, idx] of byKey) {
       for (let x = 0; x < idx.length; x++) {
@@ -359,7 +364,8 @@ export function validateCascadeInput(input: CascadeInput): ConfigError[] {
       continue;
     }
     firstMeta.set(m.key, m);
-    if (m.value !== null) check(m.key, m.value, 'server');
+    // A merged meta value was checked with the server scope above; one the environment shadows is checked here.
+    if (m.value !== null && input.server.get(m.key) !== m.value) check(m.key, m.value, 'server');
     else if (specOf(m.key) === undefined && m.key.startsWith('tidings.')) errors.push(new ConfigError(m.file, m.line, m.key, 'unknown key'));
   }
   for (const b of input.contextSets) {
@@ -377,7 +383,7 @@ export function validateCascadeInput(input: CascadeInput): ConfigError[] {
     for (const [key, sv] of u.config) check(key, sv, 'elsewhere', `user ${text}: `);
   }
   for (const s of input.stored) {
-    const who = s.userId === null ? `context ${s.contextId}` : `user ${s.userId}@${s.contextId}`;
+    const who = s.userId === null ? `context ${s.contextId}` : `user ${userKey({ userId: s.userId, contextId: s.contextId })}`;
     check(s.key, STORE(s.value), 'elsewhere', `${who}: `);
   }
   return errors;

@@ -3,7 +3,7 @@ import { TidingsError } from '../../errors.js';
 import type { ConfigService, Lookup, ReloadOutcome } from '../../config/config-service.js';
 import type { NodeInfo } from '../../ports/connection-registry.js';
 import { bearerOf, secretMatches } from '../bearer.js';
-import { objectBody, queryId, reqStr } from '../validate.js';
+import { objectBody, plainText, queryId, queryOne, reqStr, type Query } from '../validate.js';
 
 export interface AdminDeps {
   config: ConfigService;
@@ -18,8 +18,10 @@ export interface AdminDeps {
  * The operator's API, behind `tidings.admin.token`; the CLI is a client of it.
  *
  *   GET    /api/admin/config?key=K&context=C[&user=U]   value in force, its scope and source
- *   PUT    /api/admin/config  {key, value, context, user?}  run-time value (config store)
- *   DELETE /api/admin/config?key=K&context=C[&user=U]   removes a run-time value
+ *   PUT    /api/admin/config  {key, value, context, user?}  run-time value (config store); only
+ *                                                         keys the schema marks `cascade`
+ *   DELETE /api/admin/config?key=K&context=C[&user=U]   removes a run-time value (also one stored
+ *                                                         under a key PUT no longer accepts)
  *   POST   /api/admin/reload                              reload files on every node (422 when invalid)
  *   GET    /api/admin/status
  *
@@ -45,8 +47,8 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
 
   app.get('/api/admin/config', async (req) => {
     auth(req);
-    const q = req.query as Record<string, string | undefined>;
-    const key = q.key;
+    const q = req.query as Query;
+    const key = queryOne(q, 'key');
     if (!key) throw new TidingsError('TIDINGS_VALIDATION', "query parameter 'key' is required");
     const contextId = queryId(q, 'context') as number;
     const userId = queryId(q, 'user', true);
@@ -56,8 +58,8 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
   app.put('/api/admin/config', async (req) => {
     auth(req);
     const b = objectBody(req.body);
-    const key = reqStr(b, 'key', 256);
-    const value = valueText(b.value);
+    const key = plainText('key', reqStr(b, 'key', 256));
+    const value = plainText('value', valueText(b.value));
     const { contextId, userId } = scopeOf(b);
     const now = await d.config.set(key, value, contextId, userId);
     const announced = await announce(`set ${key}`);
@@ -66,11 +68,15 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
 
   app.delete('/api/admin/config', async (req) => {
     auth(req);
-    const q = req.query as Record<string, string | undefined>;
-    if (!q.key) throw new TidingsError('TIDINGS_VALIDATION', "query parameter 'key' is required");
-    const { removed, now } = await d.config.unset(q.key, queryId(q, 'context') as number, queryId(q, 'user', true));
-    const announced = removed ? await announce(`unset ${q.key}`) : true;
-    return { ok: true, removed, announced, ...answer(now) };
+    const q = req.query as Query;
+    const key = queryOne(q, 'key');
+    if (!key) throw new TidingsError('TIDINGS_VALIDATION', "query parameter 'key' is required");
+    const contextId = queryId(q, 'context') as number;
+    const userId = queryId(q, 'user', true);
+    const { removed, now } = await d.config.unset(key, contextId, userId);
+    const announced = removed ? await announce(`unset ${JSON.stringify(key)}`) : true;
+    // A key outside the cascade has no value in force to show: only its stored leftover went.
+    return { ok: true, removed, announced, ...(now ? answer(now) : { key, context: contextId, user: userId }) };
   });
 
   app.post('/api/admin/reload', async (req, reply) => {

@@ -5,11 +5,12 @@ import type { Publisher } from '../../delivery/publisher.js';
 import type { DirUser } from '../../directory/directory.js';
 import { parseUserKey, userKey, type UserRef } from '../../domain/types.js';
 import { TidingsError, type ErrorCode } from '../../errors.js';
+import { drainRest } from '../drain-rest.js';
 import type { Logger } from '../../log.js';
 import { idempotencyKey, parseNotifyBody, toMailEvent } from '../../mail/notify-payload.js';
 import type { Metrics } from '../../metrics.js';
 
-/** Where Dovecot's push_notification `ox` driver PUTs (CONTRACT §7). */
+/** Where Dovecot's push_notification `ox` driver PUTs (README, "Mail push from Dovecot"). */
 export const NOTIFY_PATH = '/preliminary/http-notify/v1/notify';
 /** Largest notify body; Dovecot's are well under 1 KiB (the snippet is cut at 200 characters). */
 export const NOTIFY_BODY_LIMIT = 65_536;
@@ -21,13 +22,6 @@ export interface NotifyRouteDeps {
   publisher: Pick<Publisher, 'publish'>;
   metrics: Metrics;
   log: Logger;
-  /**
-   * TEST-ONLY knob: how long to hold every answer, in ms (0 = answer at once, the only sane
-   * production value). The composition root reads it from the node's environment variable
-   * `TIDINGS_TEST_NOTIFY_DELAY_MS`, which is deliberately not a configuration key; the tests use
-   * it to make tidings slower than Dovecot's `timeout_msecs` so that Dovecot retries.
-   */
-  answerDelayMs?: () => number;
 }
 
 const WWW_AUTHENTICATE = 'Basic realm="tidings"';
@@ -39,8 +33,6 @@ const WWW_AUTHENTICATE = 'Basic realm="tidings"';
  * show a mail twice.
  */
 export function registerNotifyRoutes(app: FastifyInstance, d: NotifyRouteDeps): void {
-  const delay = d.answerDelayMs?.() ?? 0;
-  if (Number.isFinite(delay) && delay > 0) d.log.warn({ delayMs: delay }, 'TIDINGS_TEST_NOTIFY_DELAY_MS is set: every notify answer is held back (a test-only knob, never for production)');
   app.put(
     NOTIFY_PATH,
     {
@@ -66,7 +58,6 @@ export function registerNotifyRoutes(app: FastifyInstance, d: NotifyRouteDeps): 
       d.metrics.notifyReceived.inc({ event: eventLabel(body.event) });
       if (body.event !== 'messageNew') {
         req.log.debug({ event: body.event, user: body.user }, 'notify: ignored an event other than messageNew');
-        await holdAnswer(d);
         void reply.code(200);
         return { ignored: true, event: body.event };
       }
@@ -78,7 +69,6 @@ export function registerNotifyRoutes(app: FastifyInstance, d: NotifyRouteDeps): 
       }
       const key = userKey(user);
       const mail = toMailEvent(body);
-      await holdAnswer(d);
       // Never make the mail delivery wait (Dovecot's LMTP reply waits for this answer):
       // the publish runs after the answer has been written.
       setImmediate(() => {
@@ -96,13 +86,10 @@ export function registerNotifyRoutes(app: FastifyInstance, d: NotifyRouteDeps): 
   );
 }
 
-async function holdAnswer(d: NotifyRouteDeps): Promise<void> {
-  const ms = d.answerDelayMs?.() ?? 0;
-  if (Number.isFinite(ms) && ms > 0) await new Promise((r) => setTimeout(r, ms));
-}
-
 function fail(reply: FastifyReply, code: ErrorCode, headers: Record<string, string> = {}, message?: string): FastifyReply {
   const e = new TidingsError(code, message);
+  // Refused before the body is read: drop the rest of it within bounds, as for a 413.
+  drainRest(reply.request.raw);
   return reply.code(e.status).headers(headers).type('application/json; charset=utf-8').send(e.toBody());
 }
 

@@ -5,10 +5,17 @@ import type { Publication } from '../../domain/types.js';
 import type { Publisher } from '../../delivery/publisher.js';
 import { validatePathFilter } from '../../delivery/path-filter.js';
 import { bearerOf, secretMatches } from '../bearer.js';
-import { id, objectBody, reqStr, str } from '../validate.js';
+import { deeperThan, id, objectBody, reqStr, str } from '../validate.js';
+import { userKey } from '../../domain/types.js';
 
 /** Most events one batch request may carry. */
 export const MAX_BATCH = 1000;
+
+/**
+ * Names Socket.IO keeps for itself: a client can never listen for them as events, and emitting one
+ * throws inside socket.io (README, "An event's fields").
+ */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 
 /**
  * POST /api/push: one event as a JSON object → 202 `{id, duplicate}`; or a JSON array of such
@@ -40,7 +47,7 @@ export function registerPushRoutes(app: FastifyInstance, d: { config: ConfigServ
       const results: { id: string; duplicate: boolean }[] = new Array(pubs.length);
       const byUser = new Map<string, number[]>();
       pubs.forEach((p, i) => {
-        const k = `${p.user.userId}@${p.user.contextId}`;
+        const k = userKey(p.user);
         const list = byUser.get(k);
         if (list) list.push(i);
         else byUser.set(k, [i]);
@@ -71,14 +78,21 @@ function publication(body: unknown, config: ConfigService): Publication {
   const contextId = id(b, 'context');
   const userId = id(b, 'user');
   const name = reqStr(b, 'event', 256);
+  if (RESERVED_EVENTS.has(name)) throw new TidingsError('TIDINGS_RESERVED_EVENT', `'${name}' is reserved by Socket.IO and cannot be published; choose another event name`, { event: name });
   if (b.args !== undefined && !Array.isArray(b.args)) throw new TidingsError('TIDINGS_VALIDATION', "'args' must be an array");
   // `data` is the event's single argument; `args` gives several positional ones.
   const args = Array.isArray(b.args) ? b.args : b.data === undefined ? [] : [b.data];
+  // Checked here, once, so that serializing the event later can never run out of stack.
+  const maxDepth = config.settings['tidings.push.maxDepth'];
+  for (const a of args) {
+    if (deeperThan(a, maxDepth)) throw new TidingsError('TIDINGS_TOO_DEEP', `'${Array.isArray(b.args) ? 'args' : 'data'}' nests objects and arrays more than ${maxDepth} levels deep (tidings.push.maxDepth)`, { maxDepth });
+  }
   const pathFilter = validatePathFilter(b.pathFilter === undefined || b.pathFilter === null ? null : typeof b.pathFilter === 'string' ? b.pathFilter : badType('pathFilter'));
   const sourceToken = str(b, 'sourceToken', { optional: true, max: 128 });
   const key = str(b, 'key', { optional: true, max: 256 });
-  if (!config.directory.users.has(`${userId}@${contextId}`)) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${userId}@${contextId}`);
-  return { user: { userId, contextId }, name, args, namespace: '/', pathFilter, sourceToken, key };
+  const user = { userId, contextId };
+  if (!config.directory.users.has(userKey(user))) throw new TidingsError('TIDINGS_UNKNOWN_USER', `No user ${userKey(user)}`);
+  return { user, name, args, namespace: '/', pathFilter, sourceToken, key };
 }
 
 function badType(field: string): never {

@@ -24,7 +24,7 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     const ip = clientIp(req.raw, s['tidings.http.trustProxy']);
     const limits = { perIp: s['tidings.login.maxFailuresPerIp'], perLogin: s['tidings.login.maxFailuresPerLogin'], windowMs: s['tidings.login.failureWindowSeconds'] * 1000 };
     const wait = d.limiter.retryAfter(ip, login, limits);
-    if (wait > 0) throw new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${wait} s`, { headers: { 'Retry-After': String(wait) } });
+    if (wait > 0) throw new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${wait} s`, undefined, { 'Retry-After': String(wait) });
     const user = d.config.directory.byLogin.get(login.toLowerCase());
     // Verify against a dummy hash for unknown logins too, so timing does not reveal which logins exist.
     const ok = await verifyPassword(password, user?.password ?? '{PLAIN}\u0000never');
