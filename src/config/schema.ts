@@ -13,10 +13,15 @@ interface Spec<T extends ValueType, D> {
   readonly doc: string;
   readonly min?: number;
   readonly max?: number;
+  /** A string key that takes one of these words only (compared case-insensitively, kept lower-case). */
+  readonly oneOf?: readonly string[];
 }
 
 const str = (def: string, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'string', string> => ({
   type: 'string', default: def, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc,
+});
+const oneOf = (def: string, words: readonly string[], doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'string', string> => ({
+  type: 'string', default: def, oneOf: words, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc,
 });
 const secret = (doc: string): Spec<'secret', string> => ({ type: 'secret', default: '', reloadable: true, cascade: false, doc });
 const int = (def: number, min: number, max: number, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'int', number> => ({
@@ -67,7 +72,7 @@ export const SCHEMA = {
   'tidings.cluster.livenessTtlMs': int(10000, 500, 300_000, 'A node whose heartbeat is older than this is dead.'),
   'tidings.remote.maxPending': int(10000, 1, 10_000_000, 'Remote batches kept while Redis is unreachable; overflow is dropped and counted.', { reloadable: true }),
   'tidings.config.watch': bool(true, 'Reload when a file in the config directory changes.'),
-  'tidings.log.level': str('info', 'fatal, error, warn, info, debug or trace.', { reloadable: true }),
+  'tidings.log.level': oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'fatal, error, warn, info, debug, trace or silent; a reload applies it to every component\'s logger.', { reloadable: true }),
 } as const;
 
 export type Schema = typeof SCHEMA;
@@ -91,6 +96,11 @@ export function coerce(spec: KeySpec, raw: string): Coerced {
   const text = raw.trim();
   switch (spec.type) {
     case 'string':
+      if (spec.oneOf) {
+        const word = text.toLowerCase();
+        return spec.oneOf.includes(word) ? { ok: true, value: word } : { ok: false, expected: `one of ${spec.oneOf.join(', ')}` };
+      }
+      return { ok: true, value: raw };
     case 'secret':
       return { ok: true, value: raw };
     case 'bool':
