@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { CredentialCheck } from '../auth/credential-check.js';
+import { DeviceCookies } from '../auth/device-cookies.js';
 import { LoginLimiter } from '../auth/login-limiter.js';
 import { schemeOf } from '../auth/passwords.js';
 import { SessionService } from '../auth/session-service.js';
@@ -116,7 +118,7 @@ export class TidingsNode {
     this.app = app;
     this.#server = server;
     registerHealthRoutes(app, { ready: () => this.#readiness(), metrics: this.metrics });
-    registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), endSession: (id) => this.#endSessionEverywhere(id) });
+    registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), credentials: new CredentialCheck(), devices: new DeviceCookies(() => settings()['tidings.login.deviceKey']), endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
     registerWebRoutes(app);
     registerNotifyRoutes(app, { config: this.config, publisher: this.publisher, metrics: this.metrics, log: this.log.child({ component: 'notify' }), answerDelayMs: () => Number(env.TIDINGS_TEST_NOTIFY_DELAY_MS ?? 0) });
@@ -138,6 +140,7 @@ export class TidingsNode {
         break;
       }
     }
+    if (s['tidings.redis.url'] && !s['tidings.login.deviceKey']) this.log.warn('tidings.login.deviceKey is empty: a device cookie is recognised only by the node that issued it, until it restarts; set the same key on every node');
     await this.backends.start();
     await this.config.init();
     this.backends.bus.onMessage((m) => this.#onBusMessage(m));
