@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { CredentialCheck } from '../auth/credential-check.js';
@@ -11,7 +11,7 @@ import { SessionService } from '../auth/session-service.js';
 import { ConfigService, type ReloadOutcome } from '../config/config-service.js';
 import { loadConfig } from '../config/load-config.js';
 import { watchConfigDir } from '../config/watch-config.js';
-import { CLOSE } from '../delivery/local-connection.js';
+import { CLOSE, goingAway } from '../delivery/local-connection.js';
 import { LocalHub } from '../delivery/local-hub.js';
 import { MemoryDedupeStore } from '../adapters/memory/memory-dedupe-store.js';
 import { SessionExpiryWatch } from '../auth/session-expiry-watch.js';
@@ -19,7 +19,8 @@ import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
 import { TidingsError } from '../errors.js';
 import { buildHttp } from '../http/app.js';
-import { refuseUpgrade } from '../http/refuse.js';
+import { HttpDrain } from '../http/drain.js';
+import { refuseRequest, refuseUpgrade } from '../http/refuse.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
 import { registerNotifyRoutes } from '../http/routes/notify-routes.js';
@@ -61,6 +62,9 @@ export class TidingsNode {
   readonly #socketIo: SocketIoEndpoint;
   readonly #plainWs: PlainWsEndpoint;
   readonly #expiry: SessionExpiryWatch;
+  readonly #drain: HttpDrain;
+  /** Called whenever a connection leaves the hub (the shutdown waits for the last one). */
+  #onHubRemoved: (() => void) | undefined;
   #ready = { ready: false, reason: 'starting' as string | undefined };
   #readyTimer: NodeJS.Timeout | undefined;
   #unwatch: (() => void) | undefined;
@@ -80,7 +84,13 @@ export class TidingsNode {
     const settings = () => this.config.settings;
     const sessions = new SessionService(this.backends.sessions, () => settings()['tidings.session.lifetimeSeconds'] * 1000);
     this.#expiry = new SessionExpiryWatch({ get: (id) => sessions.get(id), close: (id) => this.hub.closeSession(id, CLOSE.sessionEnded), log: this.log.child({ component: 'sessions' }) });
-    this.hub = new LocalHub({ added: (c) => this.#expiry.track(c.sessionId, c.sessionExpiresAt), removed: (c) => this.#expiry.untrack(c.sessionId) });
+    this.hub = new LocalHub({
+      added: (c) => this.#expiry.track(c.sessionId, c.sessionExpiresAt),
+      removed: (c) => {
+        this.#expiry.untrack(c.sessionId);
+        this.#onHubRemoved?.();
+      },
+    });
     this.remoteBuffer = new RemoteBuffer({
       timings: () => ({
         delayDuration: settings()['com.openexchange.websockets.grizzly.remote.delayDuration'],
@@ -113,10 +123,13 @@ export class TidingsNode {
     const { app, server } = buildHttp({
       log: this.log,
       maxBodyBytes: s['tidings.http.maxBodyBytes'],
-      socketIo: () => (this.#stopping ? null : (req, res) => void this.#socketIo.handleRequest(req, res)),
+      // While stopping, open Engine.IO sessions (`sid=`) keep polling to fetch what is buffered for
+      // them; a new handshake is answered 503.
+      socketIo: () => (this.#stopping ? (req, res) => (/[?&]sid=/.test(req.url ?? '') ? void this.#socketIo.handleRequest(req, res) : this.#refuseDuringStop(req, res)) : (req, res) => void this.#socketIo.handleRequest(req, res)),
     });
     this.app = app;
     this.#server = server;
+    this.#drain = new HttpDrain(app);
     registerHealthRoutes(app, { ready: () => this.#readiness(), metrics: this.metrics });
     registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), credentials: new CredentialCheck(), devices: new DeviceCookies(() => settings()['tidings.login.deviceKey']), endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
@@ -169,14 +182,28 @@ export class TidingsNode {
     return r;
   }
 
-  /** Stop accepting, close every socket with "going away", hand over pending remote batches, release backends. */
+  /**
+   * Stop within `tidings.shutdown.graceMs`, losing nothing that was accepted: refuse new work (503,
+   * upgrades refused), let requests in flight finish, then close every socket with going-away and a
+   * spread reconnect hint, gracefully, so each gets what was sent to it first (a polling socket with
+   * its next poll). At the deadline whatever is left is cut; then pending remote batches are handed
+   * over and the backends released.
+   */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      const grace = this.config.settings['tidings.shutdown.graceMs'];
+      // The tail (force-closing, remote flush, backends) needs a moment of its own.
+      const deadline = Date.now() + grace - Math.min(1000, grace / 4);
       clearInterval(this.#readyTimer);
       this.#unwatch?.();
       this.#ready = { ready: false, reason: 'shutting down' };
+      this.#drain.start();
+      if (!(await this.#drain.idle(deadline))) this.log.warn({ inFlight: this.#drain.inFlight }, 'requests still in flight at the grace deadline; cutting them');
       this.#expiry.stop();
-      this.hub.closeAll(CLOSE.goingAway);
+      const spread = this.config.settings['tidings.shutdown.reconnectSpreadMs'];
+      for (const c of [...this.hub.all()]) c.close(goingAway(Math.floor(Math.random() * (spread + 1))));
+      const closed = (await this.#hubEmpty(deadline)) && (await this.#socketIo.idle(deadline));
+      if (!closed) this.log.warn({ open: this.hub.size, engineIo: this.#socketIo.engine.clientsCount }, 'sockets still open at the grace deadline; cutting them');
       this.#plainWs.close();
       await this.#socketIo.close().catch(() => undefined);
       await this.app.close();
@@ -186,6 +213,27 @@ export class TidingsNode {
       this.log.info('tidings stopped');
     })();
     return this.#stopping;
+  }
+
+  #refuseDuringStop(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    refuseRequest(res, new TidingsError('TIDINGS_SHUTTING_DOWN'));
+  }
+
+  /** Resolves true when the last connection left the hub, false at `deadline`. */
+  #hubEmpty(deadline: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#onHubRemoved = undefined;
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), Math.max(0, deadline - Date.now()));
+      this.#onHubRemoved = () => {
+        if (this.hub.size === 0) done(true);
+      };
+      if (this.hub.size === 0) done(true);
+    });
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
