@@ -199,6 +199,12 @@ export class TidingsNode {
       this.#ready = { ready: false, reason: 'shutting down' };
       this.#drain.start();
       if (!(await this.#drain.idle(deadline))) this.log.warn({ inFlight: this.#drain.inFlight }, 'requests still in flight at the grace deadline; cutting them');
+      // Other nodes may hold events for this node's sockets in their remote buffers, offered before
+      // this stop began: those are sent within maxDelayDuration and one timer tick.
+      if (this.backends.kind !== 'memory') {
+        const t = this.config.settings;
+        await pause(Math.min(deadline - Date.now(), t['com.openexchange.websockets.grizzly.remote.maxDelayDuration'] + t['com.openexchange.websockets.grizzly.remote.timerFrequency'] + 250));
+      }
       this.#expiry.stop();
       const spread = this.config.settings['tidings.shutdown.reconnectSpreadMs'];
       for (const c of [...this.hub.all()]) c.close(goingAway(Math.floor(Math.random() * (spread + 1))));
@@ -282,4 +288,8 @@ export class TidingsNode {
     this.#ready = ok ? { ready: true, reason: undefined } : { ready: false, reason: 'no round trip through the cluster backend' };
     if (was !== ok) this.log[ok ? 'info' : 'warn'](`readiness: ${ok ? 'ready' : 'not ready'}`);
   }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }

@@ -30,6 +30,8 @@ export class CredentialCheck {
     let d = this.#dummies.get(directory);
     if (!d) {
       d = hashWithCost(randomBytes(18).toString('base64url'), commonCost(directory));
+      // Started for known logins too, which never await it: a failure must not go unhandled there.
+      d.catch(() => undefined);
       this.#dummies.set(directory, d);
     }
     return d;

@@ -6,11 +6,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, request } from 'node:http';
 import type { Socket } from 'socket.io-client';
-import { makeConfigDir, PUSH_TOKEN } from '../helpers/config-dir.js';
+import { makeConfigDir } from '../helpers/config-dir.js';
 import { connectPlainWs, connectSocketIo, login, type PlainWs } from '../helpers/node.js';
 import { startProcessNode } from '../helpers/process-node.js';
+import { Agent, pushOnce } from '../helpers/push-flood.js';
 import { waitFor } from '../helpers/wait.js';
 
 const GRACE_MS = 6000;
@@ -23,20 +23,6 @@ interface Watched {
   seqs: Set<number>;
   hint: number | null;
   closedHow: string | null;
-}
-
-/** One POST /api/push on a keep-alive agent: the status, or the error a reset/refusal gives. */
-function pushOnce(url: string, agent: Agent, user: number, seq: number): Promise<{ status: number } | { error: string }> {
-  const body = JSON.stringify({ context: 1, user, event: 'flood', data: { seq } });
-  return new Promise((resolve) => {
-    const req = request(`${url}/api/push`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${PUSH_TOKEN}` } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode! }));
-      res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
-    req.end(body);
-  });
 }
 
 describe('SIGTERM under load', () => {
@@ -84,7 +70,7 @@ describe('SIGTERM under load', () => {
         for (;;) {
           const n = seq++;
           const user = USERS[n % USERS.length][2];
-          const r = await pushOnce(p.url, agent, user, n);
+          const r = await pushOnce(p.url, agent, { context: 1, user, event: 'flood', data: { seq: n } });
           if ('error' in r) {
             errors.push(r.error);
             return;
