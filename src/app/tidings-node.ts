@@ -125,7 +125,7 @@ export class TidingsNode {
       maxBodyBytes: s['tidings.http.maxBodyBytes'],
       // While stopping, open Engine.IO sessions (`sid=`) keep polling to fetch what is buffered for
       // them; a new handshake is answered 503.
-      socketIo: () => (this.#stopping ? (req, res) => (/[?&]sid=/.test(req.url ?? '') ? void this.#socketIo.handleRequest(req, res) : this.#refuseDuringStop(req, res)) : (req, res) => void this.#socketIo.handleRequest(req, res)),
+      socketIo: () => (req, res) => (this.#stopping && !/[?&]sid=/.test(req.url ?? '') ? this.#refuseDuringStop(req, res) : void this.#socketIo.handleRequest(req, res)),
     });
     this.app = app;
     this.#server = server;
@@ -201,7 +201,7 @@ export class TidingsNode {
       if (!(await this.#drain.idle(deadline))) this.log.warn({ inFlight: this.#drain.inFlight }, 'requests still in flight at the grace deadline; cutting them');
       // Other nodes may hold events for this node's sockets in their remote buffers, offered before
       // this stop began: those are sent within maxDelayDuration and one timer tick.
-      if (this.backends.kind !== 'memory') {
+      if (this.backends.kind !== 'memory' && this.hub.size > 0) {
         const t = this.config.settings;
         await pause(Math.min(deadline - Date.now(), t['com.openexchange.websockets.grizzly.remote.maxDelayDuration'] + t['com.openexchange.websockets.grizzly.remote.timerFrequency'] + 250));
       }
