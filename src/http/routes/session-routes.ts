@@ -19,6 +19,9 @@ export interface SessionRouteDeps {
 }
 
 export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps): void {
+  // The dummy hash is made ahead, so the first unknown login after a start or reload does not wait for it.
+  void d.credentials.dummyFor(d.config.directory);
+  d.config.onChange(() => void d.credentials.dummyFor(d.config.directory));
   app.post('/api/login', async (req, reply) => {
     const body = objectBody(req.body);
     const login = reqStr(body, 'login', 320);
