@@ -14,6 +14,7 @@ export class HttpDrain {
   #inFlight = 0;
   #draining = false;
   #waiters: (() => void)[] = [];
+  readonly #onStart: (() => void)[] = [];
 
   constructor(app: FastifyInstance) {
     app.addHook('onRequest', async (req, reply) => {
@@ -33,8 +34,19 @@ export class HttpDrain {
     return this.#inFlight;
   }
 
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** `fn` runs when draining starts: a handler that holds requests open (long-poll, SSE) ends them then. */
+  onStart(fn: () => void): void {
+    this.#onStart.push(fn);
+  }
+
   start(): void {
+    if (this.#draining) return;
     this.#draining = true;
+    for (const fn of this.#onStart.splice(0)) fn();
   }
 
   /** Resolves true once no request is in flight, or false at `deadline` (ms since the epoch). */

@@ -19,7 +19,12 @@ it('a draining server answers what is in flight and refuses new requests with 50
   try {
     const slow = fetch(`${url}/slow`);
     await waitFor('the request to be in flight', () => drain.inFlight === 1);
+    let told = 0;
+    drain.onStart(() => told++);
     drain.start();
+    drain.start();
+    assert.equal(told, 1, 'holders of long requests are told once');
+    assert.ok(drain.draining);
     const refused = await fetch(`${url}/slow`);
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get('connection'), 'close');
