@@ -24,11 +24,12 @@ export async function serve(configDir: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     node.log.info({ signal }, 'stopping');
-    // The orchestrator's patience is finite: exit within 10 s whatever hangs.
+    // stop() keeps to tidings.shutdown.graceMs by itself; this guard is for a stop that hangs anyway.
+    const guardMs = node.config.settings['tidings.shutdown.graceMs'] + 2000;
     setTimeout(() => {
-      node.log.error('stop took longer than 9 s; exiting anyway');
+      node.log.error(`stop took longer than ${guardMs} ms; exiting anyway`);
       process.exit(1);
-    }, 9000).unref();
+    }, guardMs).unref();
     node.stop().then(
       () => process.exit(0),
       (err) => {

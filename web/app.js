@@ -169,7 +169,15 @@
       if (socket !== s) return;
       if (reason === 'io client disconnect') return setBadge('disconnected');
       if (reason === 'io server disconnect') {
-        // The server closed it (session ended, node shutting down): try once more, unless that just happened.
+        // A stopping node says when to come back (spread, so its clients don't all return at once).
+        if (restartAfter !== null) {
+          setBadge('reconnecting', 'server restarting');
+          const wait = restartAfter;
+          restartAfter = null;
+          setTimeout(() => { if (socket === s) s.connect(); }, wait);
+          return;
+        }
+        // The server closed it (session ended): try once more, unless that just happened.
         setBadge('disconnected', 'closed by the server');
         if (Date.now() - lastConnectAt > 5000) s.connect();
         return;
@@ -188,6 +196,10 @@
         return;
       }
       setBadge(s.active ? 'reconnecting' : 'disconnected', s.active ? 'server unreachable' : err.message);
+    });
+    let restartAfter = null;
+    s.on('server:restart', (hint) => {
+      if (socket === s && hint && Number.isFinite(hint.reconnectAfterMs)) restartAfter = hint.reconnectAfterMs;
     });
     s.on('session:invalid', () => {
       if (socket === s) signOutLocally('Your session has ended. Please sign in again.');

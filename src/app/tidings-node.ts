@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { CredentialCheck } from '../auth/credential-check.js';
+import { DeviceCookies } from '../auth/device-cookies.js';
 import { LoginLimiter } from '../auth/login-limiter.js';
 import { schemeOf } from '../auth/passwords.js';
 import { SessionService } from '../auth/session-service.js';
 import { ConfigService, type ReloadOutcome } from '../config/config-service.js';
 import { loadConfig } from '../config/load-config.js';
 import { watchConfigDir } from '../config/watch-config.js';
-import { CLOSE } from '../delivery/local-connection.js';
+import { CLOSE, goingAway } from '../delivery/local-connection.js';
 import { LocalHub } from '../delivery/local-hub.js';
 import { SessionExpiryWatch } from '../auth/session-expiry-watch.js';
 import { DedupeWindow } from '../delivery/dedupe-window.js';
@@ -17,7 +19,8 @@ import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
 import { TidingsError } from '../errors.js';
 import { buildHttp } from '../http/app.js';
-import { refuseUpgrade } from '../http/refuse.js';
+import { HttpDrain } from '../http/drain.js';
+import { refuseRequest, refuseUpgrade } from '../http/refuse.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
 import { registerNotifyRoutes } from '../http/routes/notify-routes.js';
@@ -61,6 +64,9 @@ export class TidingsNode {
   readonly #plainWs: PlainWsEndpoint;
   readonly #expiry: SessionExpiryWatch;
   readonly #readiness: Readiness;
+  readonly #drain: HttpDrain;
+  /** Called whenever a connection leaves the hub (the shutdown waits for the last one). */
+  #onHubRemoved: (() => void) | undefined;
   #unwatch: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
   #address: AddressInfo | undefined;
@@ -78,7 +84,13 @@ export class TidingsNode {
     const settings = () => this.config.settings;
     const sessions = new SessionService(this.backends.sessions, () => settings()['tidings.session.lifetimeSeconds'] * 1000);
     this.#expiry = new SessionExpiryWatch({ get: (id) => sessions.get(id), close: (id) => this.hub.closeSession(id, CLOSE.sessionEnded), log: this.log.child({ component: 'sessions' }) });
-    this.hub = new LocalHub({ added: (c) => this.#expiry.track(c.sessionId, c.sessionExpiresAt), removed: (c) => this.#expiry.untrack(c.sessionId) });
+    this.hub = new LocalHub({
+      added: (c) => this.#expiry.track(c.sessionId, c.sessionExpiresAt),
+      removed: (c) => {
+        this.#expiry.untrack(c.sessionId);
+        this.#onHubRemoved?.();
+      },
+    });
     this.remoteBuffer = new RemoteBuffer({
       timings: () => ({
         delayDuration: settings()['com.openexchange.websockets.grizzly.remote.delayDuration'],
@@ -111,13 +123,16 @@ export class TidingsNode {
       log: this.log,
       maxBodyBytes: s['tidings.http.maxBodyBytes'],
       headersTimeoutMs: s['tidings.http.headersTimeoutMs'],
-      socketIo: () => (this.#stopping ? null : (req, res) => void this.#socketIo.handleRequest(req, res)),
+      // While stopping, open Engine.IO sessions (`sid=`) keep polling to fetch what is buffered for
+      // them; a new handshake is answered 503.
+      socketIo: () => (req, res) => (this.#stopping && !/[?&]sid=/.test(req.url ?? '') ? this.#refuseDuringStop(req, res) : void this.#socketIo.handleRequest(req, res)),
     });
     this.app = app;
     this.#server = server;
+    this.#drain = new HttpDrain(app);
     this.#readiness = new Readiness({ check: (ms) => this.backends.bus.selfCheck(ms), registered: () => this.backends.registry.registered(), log: this.log });
     registerHealthRoutes(app, { ready: () => this.#readiness.state(), metrics: this.metrics });
-    registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), endSession: (id) => this.#endSessionEverywhere(id) });
+    registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), credentials: new CredentialCheck(), devices: new DeviceCookies(() => settings()['tidings.login.deviceKey']), endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
     registerWebRoutes(app);
     registerNotifyRoutes(app, { config: this.config, publisher: this.publisher, metrics: this.metrics, log: this.log.child({ component: 'notify' }) });
@@ -139,6 +154,7 @@ export class TidingsNode {
         break;
       }
     }
+    if (s['tidings.redis.url'] && !s['tidings.login.deviceKey']) this.log.warn('tidings.login.deviceKey is empty: a device cookie is recognised only by the node that issued it, until it restarts; set the same key on every node');
     await this.backends.start();
     await this.config.init();
     this.backends.bus.onMessage(busDispatch({
@@ -172,13 +188,33 @@ export class TidingsNode {
     return r;
   }
 
-  /** Stop accepting, close every socket with "going away", hand over pending remote batches, release backends. */
+  /**
+   * Stop within `tidings.shutdown.graceMs`, losing nothing that was accepted: refuse new work (503,
+   * upgrades refused), let requests in flight finish, then close every socket with going-away and a
+   * spread reconnect hint, gracefully, so each gets what was sent to it first (a polling socket with
+   * its next poll). At the deadline whatever is left is cut; then pending remote batches are handed
+   * over and the backends released.
+   */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#readiness.stop('shutting down');
+      const grace = this.config.settings['tidings.shutdown.graceMs'];
+      // The tail (force-closing, remote flush, backends) needs a moment of its own.
+      const deadline = Date.now() + grace - Math.min(1000, grace / 4);
       this.#unwatch?.();
+      this.#drain.start();
+      if (!(await this.#drain.idle(deadline))) this.log.warn({ inFlight: this.#drain.inFlight }, 'requests still in flight at the grace deadline; cutting them');
+      // Other nodes may hold events for this node's sockets in their remote buffers, offered before
+      // this stop began: those are sent within maxDelayDuration and one timer tick.
+      if (this.backends.kind !== 'memory' && this.hub.size > 0) {
+        const t = this.config.settings;
+        await pause(Math.min(deadline - Date.now(), t['com.openexchange.websockets.grizzly.remote.maxDelayDuration'] + t['com.openexchange.websockets.grizzly.remote.timerFrequency'] + 250));
+      }
       this.#expiry.stop();
-      this.hub.closeAll(CLOSE.goingAway);
+      const spread = this.config.settings['tidings.shutdown.reconnectSpreadMs'];
+      for (const c of [...this.hub.all()]) c.close(goingAway(Math.floor(Math.random() * (spread + 1))));
+      const closed = (await this.#hubEmpty(deadline)) && (await this.#socketIo.idle(deadline));
+      if (!closed) this.log.warn({ open: this.hub.size, engineIo: this.#socketIo.engine.clientsCount }, 'sockets still open at the grace deadline; cutting them');
       this.#plainWs.close();
       await this.#socketIo.close().catch(() => undefined);
       await this.app.close();
@@ -188,6 +224,27 @@ export class TidingsNode {
       this.log.info('tidings stopped');
     })();
     return this.#stopping;
+  }
+
+  #refuseDuringStop(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    refuseRequest(res, new TidingsError('TIDINGS_SHUTTING_DOWN'));
+  }
+
+  /** Resolves true when the last connection left the hub, false at `deadline`. */
+  #hubEmpty(deadline: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#onHubRemoved = undefined;
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), Math.max(0, deadline - Date.now()));
+      this.#onHubRemoved = () => {
+        if (this.hub.size === 0) done(true);
+      };
+      if (this.hub.size === 0) done(true);
+    });
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -203,4 +260,8 @@ export class TidingsNode {
     this.hub.closeSession(sessionId, CLOSE.sessionEnded);
     await this.backends.bus.broadcast({ type: 'session-ended', from: this.nodeId, sessionId });
   }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }

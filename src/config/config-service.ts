@@ -134,7 +134,7 @@ export class ConfigService {
     }
     this.#commit(next, this.#stored, resolver);
     this.#log.info({ changed, restartNeeded }, `configuration reloaded; changed: ${changed.join(', ') || 'nothing'}`);
-    this.#events.emit('change', changed);
+    this.#emitChange(changed);
     return { ok: true, changed, restartNeeded };
   }
 
@@ -145,7 +145,7 @@ export class ConfigService {
       const resolver = this.#build(this.#loaded, stored);
       this.#stored = stored;
       this.#commit(this.#loaded, stored, resolver);
-      this.#events.emit('change', []);
+      this.#emitChange([]);
     });
     this.#refreshing = run.catch(() => undefined);
     return run;
@@ -209,6 +209,17 @@ export class ConfigService {
     }
     if (pinned.size === 0) return fresh;
     return Object.freeze({ ...fresh, server, settings: typedSettings(server) });
+  }
+
+  /** The new configuration is already in force: a listener that throws is logged, never undoes it or stops the others. */
+  #emitChange(changed: readonly string[]): void {
+    for (const fn of this.#events.listeners('change') as ((k: readonly string[]) => void)[]) {
+      try {
+        fn(changed);
+      } catch (e) {
+        this.#log.error({ err: e instanceof Error ? e.message : String(e), changed }, 'a component failed to apply the reloaded configuration');
+      }
+    }
   }
 
   #refused(e: unknown): ReloadOutcome {

@@ -13,10 +13,15 @@ interface Spec<T extends ValueType, D> {
   readonly doc: string;
   readonly min?: number;
   readonly max?: number;
+  /** A string key that takes one of these words only (compared case-insensitively, kept lower-case). */
+  readonly oneOf?: readonly string[];
 }
 
 const str = (def: string, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'string', string> => ({
   type: 'string', default: def, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc,
+});
+const oneOf = (def: string, words: readonly string[], doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'string', string> => ({
+  type: 'string', default: def, oneOf: words, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc,
 });
 const secret = (doc: string): Spec<'secret', string> => ({ type: 'secret', default: '', reloadable: true, cascade: false, doc });
 const int = (def: number, min: number, max: number, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'int', number> => ({
@@ -55,21 +60,26 @@ export const SCHEMA = {
   'tidings.session.cookieSecure': bool(false, 'Mark the secret cookie Secure (set true behind HTTPS).', { reloadable: true }),
   'tidings.session.cookieSameSite': str('Lax', 'SameSite of the secret cookie: Strict, Lax or None (None needs HTTPS; use it when allowedOrigins are on other sites).', { reloadable: true }),
   'tidings.session.ipCheck': bool(false, 'Refuse sockets from another client IP than the login\'s.', { reloadable: true, cascade: true }),
-  'tidings.login.maxFailuresPerIp': int(20, 1, 1_000_000, 'Failed logins allowed per client IP within the window, then 429.', { reloadable: true }),
-  'tidings.login.maxFailuresPerLogin': int(5, 1, 1_000_000, 'Failed logins allowed per login name within the window, then 429.', { reloadable: true }),
-  'tidings.login.failureWindowSeconds': int(300, 1, 86_400, 'Window over which failed logins are counted.', { reloadable: true }),
+  'tidings.login.maxFailuresPerIp': int(100, 1, 1_000_000, 'Failed logins allowed per client IP (IPv6: per /64) across logins within the window; past it, that IP\'s logins from untrusted devices get 429. A device trusted for the login (see deviceKey) is exempt.', { reloadable: true }),
+  'tidings.login.maxFailuresPerLogin': int(5, 1, 1_000_000, 'Failed logins allowed per login name from any IP within the window; past it, that login from untrusted devices gets 429, while browsers that logged in as it before (device cookie) still can. Also the allowance of one trusted device\'s own failures.', { reloadable: true }),
+  'tidings.login.failureWindowSeconds': int(300, 1, 86_400, 'Window over which failed logins are counted: an allowance is used up at once and refills evenly over the window. Counts are per node.', { reloadable: true }),
+  'tidings.login.maxFailuresPerIpLogin': int(5, 1, 1_000_000, 'Failed logins allowed for one login from one client IP within the window, then 429 for untrusted devices there.', { reloadable: true }),
+  'tidings.login.deviceKey': secret('Key that signs device cookies (tidings-device-*): a browser that logged in as a login gets one, and is exempt from that login\'s lockout. Use the same long random value on every node; empty = a random key per process (cookies then count only on the node that issued them, until it restarts).'),
+  'tidings.login.deviceCookieDays': int(180, 1, 3650, 'How long a device cookie stays valid; each successful login renews it.', { reloadable: true }),
+  'tidings.login.maxTracked': int(100_000, 100, 10_000_000, 'Failure counters (IPs, IP+login pairs, logins, devices) remembered per node; past it the least recently failed is forgotten.', { reloadable: true }),
   'tidings.connections.maxPerUser': int(8, 1, 10_000, 'Open connections allowed per user across the cluster, then 429.', { reloadable: true, cascade: true }),
   'tidings.socketio.pingIntervalMs': int(25000, 1000, 600_000, 'Socket.IO heartbeat interval.'),
   'tidings.socketio.pingTimeoutMs': int(20000, 1000, 600_000, 'Socket.IO heartbeat timeout.'),
   'tidings.dedupe.windowSeconds': int(300, 1, 604_800, 'How long an idempotency key is remembered.', { reloadable: true }),
   'tidings.longpoll.holdSeconds': int(40, 1, 600, 'How long a long-poll is held open without events before 304.', { reloadable: true }),
   'tidings.history.size': int(100, 0, 100_000, 'Events kept per user so long-poll and SSE clients can resume.', { reloadable: true }),
-  'tidings.shutdown.graceMs': int(5000, 0, 9000, 'On SIGTERM, how long open requests get before sockets are closed.'),
+  'tidings.shutdown.graceMs': int(10000, 0, 120_000, 'On SIGTERM (or SIGINT), the most a node takes to stop: new requests get 503 at once, requests in flight are answered, every socket gets what was accepted for it and is then closed with going-away; whatever is still open at the end is cut, and the process exits 0. Keep it below the orchestrator\'s kill timeout (Kubernetes: terminationGracePeriodSeconds, 30 s by default).'),
+  'tidings.shutdown.reconnectSpreadMs': int(10000, 0, 600_000, 'On shutdown each socket is told to wait a random delay from 0 to this before it reconnects (plain WebSocket: close reason \'server shutting down; reconnectAfterMs=N\'; Socket.IO: event server:restart {reconnectAfterMs}), so a node\'s clients do not all come back in the same second.', { reloadable: true }),
   'tidings.cluster.heartbeatMs': int(2000, 100, 60_000, 'Node liveness heartbeat period.'),
   'tidings.cluster.livenessTtlMs': int(10000, 500, 300_000, 'A node whose heartbeat is older than this is dead.'),
   'tidings.remote.maxPending': int(10000, 1, 10_000_000, 'Remote batches kept while Redis is unreachable; overflow is dropped and counted.', { reloadable: true }),
   'tidings.config.watch': bool(true, 'Reload when a file in the config directory changes.'),
-  'tidings.log.level': str('info', 'fatal, error, warn, info, debug or trace.', { reloadable: true }),
+  'tidings.log.level': oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'fatal, error, warn, info, debug, trace or silent; a reload applies it to every component\'s logger.', { reloadable: true }),
 } as const;
 
 export type Schema = typeof SCHEMA;
@@ -93,6 +103,11 @@ export function coerce(spec: KeySpec, raw: string): Coerced {
   const text = raw.trim();
   switch (spec.type) {
     case 'string':
+      if (spec.oneOf) {
+        const word = text.toLowerCase();
+        return spec.oneOf.includes(word) ? { ok: true, value: word } : { ok: false, expected: `one of ${spec.oneOf.join(', ')}` };
+      }
+      return { ok: true, value: raw };
     case 'secret':
       return { ok: true, value: raw };
     case 'bool':

@@ -5,7 +5,22 @@ export const CLOSE = {
   goingAway: { code: 1001, reason: 'server shutting down' },
   sessionEnded: { code: 4401, reason: 'session:invalid' },
 } as const;
-export type CloseReason = (typeof CLOSE)[keyof typeof CLOSE];
+export type CloseReason = (typeof CLOSE)[keyof typeof CLOSE] | GoingAway;
+
+/**
+ * A shutdown's close (1001) with the delay this connection's client is asked to wait before it
+ * reconnects: spread per connection, so a restarting node's clients do not all come back at once.
+ * A plain WebSocket reads it from the close reason, a Socket.IO client from `server:restart`.
+ */
+export interface GoingAway {
+  readonly code: 1001;
+  readonly reason: string;
+  readonly reconnectAfterMs: number;
+}
+
+export function goingAway(reconnectAfterMs: number): GoingAway {
+  return { code: 1001, reason: `server shutting down; reconnectAfterMs=${reconnectAfterMs}`, reconnectAfterMs };
+}
 
 /** One open connection on this node, whatever its transport. */
 export interface LocalConnection {

@@ -13,6 +13,7 @@ import type { Admission, HandshakeGate } from './handshake-gate.js';
 import { queryOf, socketPath } from './socket-path.js';
 
 type GatedRequest = IncomingMessage & { tidings?: Admission };
+type EngineConn = { request: GatedRequest; once(ev: 'close', fn: () => void): void };
 
 /**
  * Socket.IO v4 on `/socket.io/…`, both transports. tidings owns the HTTP request and upgrade
@@ -26,6 +27,8 @@ export class SocketIoEndpoint {
   readonly #registry: ConnectionRegistry;
   readonly #log: Logger;
   readonly #metrics: Metrics;
+  /** Engine.IO sessions not yet closed (a disconnected polling one waits for its last poll). */
+  readonly #open = new Set<EngineConn>();
 
   constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; pingIntervalMs: number; pingTimeoutMs: number; maxBodyBytes: number }) {
     this.#gate = deps.gate;
@@ -43,7 +46,9 @@ export class SocketIoEndpoint {
     });
     this.io = new IoServer({ serveClient: false, connectionStateRecovery: undefined });
     this.io.bind(this.engine as never);
-    this.engine.on('connection', (conn: { request: GatedRequest; once(ev: 'close', fn: () => void): void }) => {
+    this.engine.on('connection', (conn: EngineConn) => {
+      this.#open.add(conn);
+      conn.once('close', () => this.#open.delete(conn));
       const a = conn.request.tidings;
       if (a) conn.once('close', () => void this.#release(a));
     });
@@ -83,6 +88,27 @@ export class SocketIoEndpoint {
     this.engine.handleUpgrade(req as never, socket as never, head);
   }
 
+  /**
+   * Resolves true once Engine.IO holds no session, false at `deadline` (ms since the epoch). A
+   * disconnected polling session lives on until its client fetched the buffered packets.
+   */
+  idle(deadline: number): Promise<boolean> {
+    const open = [...this.#open];
+    if (open.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let left = open.length;
+      const timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+      for (const c of open) {
+        c.once('close', () => {
+          if (--left === 0) {
+            clearTimeout(timer);
+            resolve(true);
+          }
+        });
+      }
+    });
+  }
+
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
       this.io.close(() => resolve());
@@ -106,10 +132,10 @@ export class SocketIoEndpoint {
       send: (event: PushEvent) => void socket.emit(event.name, ...event.args),
       close: (why: CloseReason) => {
         if (why === CLOSE.sessionEnded) socket.emit('session:invalid');
-        // A polling client on a stopping node will never poll again to fetch a close packet:
-        // discard the transport instead of letting Engine.IO wait 30 s for that poll.
-        if (why === CLOSE.goingAway && socket.conn.transport.name === 'polling') socket.conn.close(true);
-        else socket.disconnect(true);
+        if ('reconnectAfterMs' in why) socket.emit('server:restart', { reconnectAfterMs: why.reconnectAfterMs });
+        // Graceful on every transport: Engine.IO closes only once the client fetched what is buffered
+        // (a polling client with its next poll); the stopping node bounds that wait by its grace time.
+        socket.disconnect(true);
       },
     };
     this.#hub.add(conn);

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { TidingsError } from '../../errors.js';
+import type { CredentialCheck } from '../../auth/credential-check.js';
+import type { DeviceCookies } from '../../auth/device-cookies.js';
 import type { LoginLimiter } from '../../auth/login-limiter.js';
-import { verifyPassword } from '../../auth/passwords.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../../auth/session-service.js';
 import type { ConfigService } from '../../config/config-service.js';
 import { clientIp } from '../../sockets/handshake-gate.js';
@@ -11,33 +12,49 @@ export interface SessionRouteDeps {
   config: ConfigService;
   sessions: SessionService;
   limiter: LoginLimiter;
+  credentials: CredentialCheck;
+  devices: DeviceCookies;
   /** Closes every socket of the session on every node. */
   endSession(sessionId: string): Promise<void>;
 }
 
 export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps): void {
+  // The dummy hash is made ahead, so the first unknown login after a start or reload does not wait for it.
+  void d.credentials.dummyFor(d.config.directory);
+  d.config.onChange(() => void d.credentials.dummyFor(d.config.directory));
   app.post('/api/login', async (req, reply) => {
     const body = objectBody(req.body);
     const login = reqStr(body, 'login', 320);
     const password = reqStr(body, 'password', 1024);
     const s = d.config.settings;
     const ip = clientIp(req.raw, s['tidings.http.trustProxy']);
-    const limits = { perIp: s['tidings.login.maxFailuresPerIp'], perLogin: s['tidings.login.maxFailuresPerLogin'], windowMs: s['tidings.login.failureWindowSeconds'] * 1000 };
-    const wait = d.limiter.retryAfter(ip, login, limits);
+    const limits = {
+      perIp: s['tidings.login.maxFailuresPerIp'],
+      perIpLogin: s['tidings.login.maxFailuresPerIpLogin'],
+      perLogin: s['tidings.login.maxFailuresPerLogin'],
+      windowMs: s['tidings.login.failureWindowSeconds'] * 1000,
+      maxTracked: s['tidings.login.maxTracked'],
+    };
+    const attempt = { ip, login, device: d.devices.deviceOf(login, req.headers.cookie) };
+    const wait = d.limiter.retryAfter(attempt, limits);
     if (wait > 0) throw new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${wait} s`, undefined, { 'Retry-After': String(wait) });
-    const user = d.config.directory.byLogin.get(login.toLowerCase());
-    // Verify against a dummy hash for unknown logins too, so timing does not reveal which logins exist.
-    const ok = await verifyPassword(password, user?.password ?? '{PLAIN}\u0000never');
-    if (!user || !ok) {
-      d.limiter.recordFailure(ip, login, limits.windowMs);
+    const user = await d.credentials.check(d.config.directory, login, password);
+    if (!user) {
+      d.limiter.recordFailure(attempt, limits);
       throw new TidingsError('TIDINGS_BAD_CREDENTIALS');
     }
+    d.limiter.recordSuccess(attempt);
     if (!user.mailEnabled) throw new TidingsError('TIDINGS_USER_DISABLED');
     const session = await d.sessions.create(user, ip);
     const maxAge = s['tidings.session.lifetimeSeconds'];
     const cookie = [`${SECRET_COOKIE}=${session.secret}`, 'Path=/', 'HttpOnly', `SameSite=${s['tidings.session.cookieSameSite']}`, `Max-Age=${maxAge}`];
-    if (s['tidings.session.cookieSecure'] || s['tidings.session.cookieSameSite'] === 'None') cookie.push('Secure');
-    void reply.header('Set-Cookie', cookie.join('; '));
+    const secure = s['tidings.session.cookieSecure'] || s['tidings.session.cookieSameSite'] === 'None';
+    if (secure) cookie.push('Secure');
+    // The device cookie (renewed at every success) exempts this browser from this login's lockout.
+    const deviceAge = s['tidings.login.deviceCookieDays'] * 86_400;
+    const device = d.devices.issue(user.login, deviceAge);
+    const deviceCookie = [`${device.name}=${device.value}`, 'Path=/', 'HttpOnly', `SameSite=${s['tidings.session.cookieSameSite']}`, `Max-Age=${deviceAge}`, ...(secure ? ['Secure'] : [])];
+    void reply.header('Set-Cookie', [cookie.join('; '), deviceCookie.join('; ')]);
     return { session: session.id, user: user.id, context: user.contextId, login: user.login, expiresAt: new Date(session.expiresAt).toISOString() };
   });
 
