@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { LoginLimiter } from '../auth/login-limiter.js';
 import { schemeOf } from '../auth/passwords.js';
@@ -15,9 +13,8 @@ import { MemoryDedupeStore } from '../adapters/memory/memory-dedupe-store.js';
 import { SessionExpiryWatch } from '../auth/session-expiry-watch.js';
 import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
-import { TidingsError } from '../errors.js';
 import { buildHttp } from '../http/app.js';
-import { refuseUpgrade } from '../http/refuse.js';
+import { dispatch } from '../http/dispatcher.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
 import { registerNotifyRoutes } from '../http/routes/notify-routes.js';
@@ -102,17 +99,14 @@ export class TidingsNode {
     });
     const gate = new HandshakeGate({ sessions, config: this.config, registry: this.backends.registry, nodeId: this.nodeId });
     const sockLog = this.log.child({ component: 'sockets' });
+    const maxQueuedBytes = () => settings()['tidings.connections.maxQueuedBytes'];
     this.#socketIo = new SocketIoEndpoint({
-      gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics,
+      gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, nodeId: this.nodeId, maxQueuedBytes, accepting: () => !this.#stopping,
       pingIntervalMs: s['tidings.socketio.pingIntervalMs'], pingTimeoutMs: s['tidings.socketio.pingTimeoutMs'], maxBodyBytes: s['tidings.http.maxBodyBytes'],
     });
-    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'] });
+    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], maxQueuedBytes });
 
-    const { app, server } = buildHttp({
-      log: this.log,
-      maxBodyBytes: s['tidings.http.maxBodyBytes'],
-      socketIo: () => (this.#stopping ? null : (req, res) => void this.#socketIo.handleRequest(req, res)),
-    });
+    const { app, server, handler } = buildHttp({ log: this.log, maxBodyBytes: s['tidings.http.maxBodyBytes'] });
     this.app = app;
     this.#server = server;
     registerHealthRoutes(app, { ready: () => this.#readiness(), metrics: this.metrics });
@@ -126,7 +120,12 @@ export class TidingsNode {
       announceConfigChange: (reason) => this.backends.bus.broadcast({ type: 'config-changed', from: this.nodeId, reason }),
       status: async () => ({ nodeId: this.nodeId, members: await this.backends.registry.members() }),
     });
-    server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    dispatch(server, {
+      http: handler,
+      socketIo: { handleRequest: (req, res) => void this.#socketIo.handleRequest(req, res), handleUpgrade: (req, socket, head) => void this.#socketIo.handleUpgrade(req, socket, head) },
+      plainWs: { handleUpgrade: (req, socket, head) => void this.#plainWs.handleUpgrade(req, socket, head) },
+      stopping: () => this.#stopping !== undefined,
+    });
   }
 
   /** Starts backends, then listens; resolves with the bound address. */
@@ -183,15 +182,6 @@ export class TidingsNode {
       this.log.info('tidings stopped');
     })();
     return this.#stopping;
-  }
-
-  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    if (this.#stopping) return refuseUpgrade(socket, new TidingsError('TIDINGS_SHUTTING_DOWN'));
-    const url = req.url ?? '/';
-    if (url.startsWith('/socket.io/')) return void this.#socketIo.handleUpgrade(req, socket, head);
-    if (url.startsWith('/websockets/') || url === '/websockets' || url.startsWith('/websockets?')) return void this.#plainWs.handleUpgrade(req, socket, head);
-    refuseUpgrade(socket, new TidingsError('TIDINGS_NOT_FOUND', `No WebSocket endpoint at ${url.split('?')[0]}`));
   }
 
   async #endSessionEverywhere(sessionId: string): Promise<void> {

@@ -57,6 +57,7 @@ export const SCHEMA = {
   'tidings.login.maxFailuresPerLogin': int(5, 1, 1_000_000, 'Failed logins allowed per login name within the window, then 429.', { reloadable: true }),
   'tidings.login.failureWindowSeconds': int(300, 1, 86_400, 'Window over which failed logins are counted.', { reloadable: true }),
   'tidings.connections.maxPerUser': int(8, 1, 10_000, 'Open connections allowed per user across the cluster, then 429.', { reloadable: true, cascade: true }),
+  'tidings.connections.maxQueuedBytes': int(1_048_576, 16_384, 1_073_741_824, 'Bytes of events one connection may have waiting to be sent (Socket.IO polling buffers included); a slower reader is closed (WebSocket close 4429, Socket.IO transport closed) and reconnects.', { reloadable: true }),
   'tidings.socketio.pingIntervalMs': int(25000, 1000, 600_000, 'Socket.IO heartbeat interval.'),
   'tidings.socketio.pingTimeoutMs': int(20000, 1000, 600_000, 'Socket.IO heartbeat timeout.'),
   'tidings.dedupe.windowSeconds': int(300, 1, 604_800, 'How long an idempotency key is remembered.', { reloadable: true }),

@@ -1,31 +1,28 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { isBackendUnavailable } from '../backend-unavailable.js';
 import { backendUnavailable, TidingsError } from '../errors.js';
+import type { RawHandler } from './dispatcher.js';
 import { headersOf } from './refuse.js';
 import type { Logger } from '../log.js';
 
-export type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
-
 /**
- * The HTTP side: a fastify instance on a server whose `request` dispatch tidings owns, so that
- * `/socket.io/…` goes to Socket.IO (after the gate) and everything else to fastify.
+ * The HTTP side: a fastify instance on a server whose `request` and `upgrade` events belong to
+ * the dispatcher (`dispatcher.ts`); `handler` is fastify's, for the dispatcher to hand requests to.
  * Every error leaves as `{"error":{"code","message"}}`.
  */
-export function buildHttp(opts: { log: Logger; maxBodyBytes: number; socketIo: () => RawHandler | null }): { app: FastifyInstance; server: Server } {
+export function buildHttp(opts: { log: Logger; maxBodyBytes: number }): { app: FastifyInstance; server: Server; handler: RawHandler } {
   let server!: Server;
+  let handler!: RawHandler;
   const app = Fastify({
     loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,
     return503OnClosing: true,
     forceCloseConnections: true,
-    serverFactory: (handler) => {
-      server = createServer((req, res) => {
-        const sio = req.url?.startsWith('/socket.io/') ? opts.socketIo() : null;
-        if (sio) sio(req, res);
-        else handler(req, res);
-      });
+    serverFactory: (h) => {
+      handler = h;
+      server = createServer();
       return server;
     },
   });
@@ -41,7 +38,7 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; socketIo: (
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(new TidingsError('TIDINGS_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`).toBody());
   });
-  return { app: app as unknown as FastifyInstance, server };
+  return { app: app as unknown as FastifyInstance, server, handler };
 }
 
 function translate(err: FastifyError): TidingsError {

@@ -31,6 +31,8 @@ export interface ConnectionRegistry extends Lifecycle {
   /** Admits the connection unless the user already has `cap` or one with the same id. */
   admit(user: UserKey, entry: ConnectionEntry, cap: number): Promise<AdmitResult>;
   remove(user: UserKey, connectionId: string): Promise<void>;
+  /** The connection now runs on `transport` (a Socket.IO upgrade); nothing happens if it is gone. */
+  setTransport(user: UserKey, connectionId: string, transport: TransportKind): Promise<void>;
   /** Live nodes (this one included) holding at least one connection of the user. */
   nodesFor(user: UserKey): Promise<string[]>;
   countFor(user: UserKey): Promise<number>;

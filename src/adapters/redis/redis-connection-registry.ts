@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AdmitResult, ConnectionEntry, ConnectionRegistry, NodeInfo } from '../../ports/connection-registry.js';
-import type { UserKey } from '../../domain/types.js';
+import type { TransportKind, UserKey } from '../../domain/types.js';
 import keySlot from 'cluster-key-slot';
 import { RedisKeys } from './keys.js';
 import { isCluster, LuaScript, type LogLike, type RedisClient } from './redis-client.js';
@@ -56,6 +56,16 @@ local ok, d = pcall(cjson.decode, e)
 if ok and type(d) == 'table' and type(d.nodeId) == 'string' then
   if redis.call('HINCRBY', KEYS[2], d.nodeId, -1) <= 0 then redis.call('HDEL', KEYS[2], d.nodeId) end
 end
+return 1
+`);
+
+/**
+ * Replace one connection's entry, only while it exists (a removal that came first wins).
+ * KEYS[1] = {u}:c; ARGV[1] = connectionId, ARGV[2] = entry JSON. Returns 1 when replaced.
+ */
+const REPLACE = new LuaScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `);
 
@@ -295,6 +305,15 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
       throw err;
     }
     await this.#settle(user);
+  }
+
+  async setTransport(user: UserKey, connectionId: string, transport: TransportKind): Promise<void> {
+    const conns = this.#own.get(user);
+    const e = conns?.get(connectionId);
+    if (!conns || !e) return;
+    const next = { ...e, transport };
+    conns.set(connectionId, next);
+    await REPLACE.run(this.#client, [this.#keys.userConnections(user)], [connectionId, JSON.stringify(next)]);
   }
 
   /** Drops the user from this node's set once nothing of it is left or under way here. */

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { TidingsError } from '../../errors.js';
+import { sameSecret } from '../../auth/constant-time.js';
 import type { LoginLimiter } from '../../auth/login-limiter.js';
 import { verifyPassword } from '../../auth/passwords.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../../auth/session-service.js';
@@ -50,7 +51,7 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     // Knowing a session id is not enough to end it: the secret cookie proves it is the browser's own.
     const secret = readCookie(req.headers.cookie, SECRET_COOKIE);
     if (secret === null) throw new TidingsError('TIDINGS_SECRET_MISSING');
-    if (secret !== session.secret) throw new TidingsError('TIDINGS_SECRET_WRONG');
+    if (!sameSecret(secret, session.secret)) throw new TidingsError('TIDINGS_SECRET_WRONG');
     await d.sessions.end(id);
     await d.endSession(id);
     void reply.header('Set-Cookie', `${SECRET_COOKIE}=; Path=/; HttpOnly; Max-Age=0`);
