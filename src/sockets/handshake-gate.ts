@@ -28,9 +28,9 @@ export interface GateRequest {
 }
 
 /**
- * The one handshake gate (README: "Why a connection is refused") for every way in: Socket.IO handshake and upgrade, plain
- * WebSocket upgrade, long-poll and SSE. It answers before any upgrade, so a refusal is a plain
- * HTTP status with a JSON body that says exactly why.
+ * The one handshake gate (README, "Why a connection is refused") for every way in: Socket.IO
+ * handshake, polling and upgrade, plain WebSocket upgrade, long-poll and SSE. It answers before
+ * any upgrade, so a refusal is a plain HTTP status with a JSON body that says exactly why.
  */
 export class HandshakeGate {
   readonly #sessions: SessionService;
