@@ -13,6 +13,11 @@ export const ERRORS = {
   TIDINGS_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json' },
   TIDINGS_NOT_FOUND: { status: 404, message: 'No such route' },
   TIDINGS_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  TIDINGS_BAD_UPGRADE: { status: 400, message: 'Not a valid WebSocket upgrade request' },
+  TIDINGS_TRANSPORT_UNKNOWN: { status: 400, message: "Unknown Engine.IO transport; use 'polling' or 'websocket'" },
+  TIDINGS_EIO_VERSION: { status: 400, message: 'Only Engine.IO protocol 4 (EIO=4, Socket.IO v3 and v4 clients) is supported' },
+  TIDINGS_EIO_BAD_REQUEST: { status: 400, message: 'Request does not fit the Engine.IO session' },
+  TIDINGS_SID_UNKNOWN: { status: 400, message: 'No such Engine.IO session (sid); it ended, reconnect' },
   // authentication and sessions
   TIDINGS_BAD_CREDENTIALS: { status: 401, message: 'Unknown login or wrong password' },
   TIDINGS_LOGIN_RATE_LIMITED: { status: 429, message: 'Too many failed logins; try again later' },
@@ -32,6 +37,7 @@ export const ERRORS = {
   TIDINGS_ADMIN_DISABLED: { status: 403, message: 'The admin API is disabled: tidings.admin.token is empty' },
   TIDINGS_NOTIFY_UNAUTHORIZED: { status: 401, message: 'Missing or wrong Basic credentials' },
   TIDINGS_NOTIFY_DISABLED: { status: 403, message: 'The notify endpoint is disabled: tidings.notify.login/password are empty' },
+  TIDINGS_SID_FORBIDDEN: { status: 403, message: 'The Engine.IO session (sid) was opened by another login session' },
   // addressing
   TIDINGS_UNKNOWN_USER: { status: 404, message: 'No such user' },
   TIDINGS_UNKNOWN_CONTEXT: { status: 404, message: 'No such context' },

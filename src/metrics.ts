@@ -9,6 +9,7 @@ export class Metrics {
   readonly remoteBatchesIn = new Counter({ name: 'tidings_remote_batches_received_total', help: 'Remote-delivery batches received by this node', registers: [this.registry] });
   readonly connections = new Gauge({ name: 'tidings_connections', help: 'Open connections on this node', labelNames: ['transport'], registers: [this.registry] });
   readonly refused = new Counter({ name: 'tidings_handshakes_refused_total', help: 'Refused handshakes by error code', labelNames: ['code'], registers: [this.registry] });
+  readonly slowConsumers = new Counter({ name: 'tidings_slow_consumer_disconnects_total', help: 'Connections closed because more than tidings.connections.maxQueuedBytes waited to be sent to them', labelNames: ['transport'], registers: [this.registry] });
   readonly notifyUnknownUser = new Counter({ name: 'tidings_notify_unknown_user_total', help: 'Dovecot notifications for a user the directory does not know', registers: [this.registry] });
   readonly notifyReceived = new Counter({ name: 'tidings_notify_received_total', help: 'Dovecot notifications received', labelNames: ['event'], registers: [this.registry] });
 

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { CredentialCheck } from '../auth/credential-check.js';
 import { DeviceCookies } from '../auth/device-cookies.js';
@@ -17,10 +15,9 @@ import { SessionExpiryWatch } from '../auth/session-expiry-watch.js';
 import { DedupeWindow } from '../delivery/dedupe-window.js';
 import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
-import { TidingsError } from '../errors.js';
 import { buildHttp } from '../http/app.js';
 import { HttpDrain } from '../http/drain.js';
-import { refuseRequest, refuseUpgrade } from '../http/refuse.js';
+import { dispatch } from '../http/dispatcher.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
 import { registerNotifyRoutes } from '../http/routes/notify-routes.js';
@@ -113,20 +110,14 @@ export class TidingsNode {
     });
     const gate = new HandshakeGate({ sessions, config: this.config, registry: this.backends.registry, nodeId: this.nodeId });
     const sockLog = this.log.child({ component: 'sockets' });
+    const maxQueuedBytes = () => settings()['tidings.connections.maxQueuedBytes'];
     this.#socketIo = new SocketIoEndpoint({
-      gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics,
+      gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, nodeId: this.nodeId, maxQueuedBytes, accepting: () => !this.#stopping,
       pingIntervalMs: s['tidings.socketio.pingIntervalMs'], pingTimeoutMs: s['tidings.socketio.pingTimeoutMs'], maxBodyBytes: s['tidings.http.maxBodyBytes'],
     });
-    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'] });
+    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], maxQueuedBytes });
 
-    const { app, server } = buildHttp({
-      log: this.log,
-      maxBodyBytes: s['tidings.http.maxBodyBytes'],
-      headersTimeoutMs: s['tidings.http.headersTimeoutMs'],
-      // While stopping, open Engine.IO sessions (`sid=`) keep polling to fetch what is buffered for
-      // them; a new handshake is answered 503.
-      socketIo: () => (req, res) => (this.#stopping && !/[?&]sid=/.test(req.url ?? '') ? this.#refuseDuringStop(req, res) : void this.#socketIo.handleRequest(req, res)),
-    });
+    const { app, server, handler } = buildHttp({ log: this.log, maxBodyBytes: s['tidings.http.maxBodyBytes'], headersTimeoutMs: s['tidings.http.headersTimeoutMs'] });
     this.app = app;
     this.#server = server;
     this.#drain = new HttpDrain(app);
@@ -142,7 +133,12 @@ export class TidingsNode {
       announceConfigChange: (reason) => this.backends.bus.broadcast({ type: 'config-changed', from: this.nodeId, reason }),
       status: async () => ({ nodeId: this.nodeId, members: await this.backends.registry.members() }),
     });
-    server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    dispatch(server, {
+      http: handler,
+      socketIo: { handleRequest: (req, res) => void this.#socketIo.handleRequest(req, res), handleUpgrade: (req, socket, head) => void this.#socketIo.handleUpgrade(req, socket, head) },
+      plainWs: { handleUpgrade: (req, socket, head) => void this.#plainWs.handleUpgrade(req, socket, head) },
+      stopping: () => this.#stopping !== undefined,
+    });
   }
 
   /** Starts backends, then listens; resolves with the bound address. */
@@ -226,11 +222,6 @@ export class TidingsNode {
     return this.#stopping;
   }
 
-  #refuseDuringStop(req: IncomingMessage, res: ServerResponse): void {
-    req.resume();
-    refuseRequest(res, new TidingsError('TIDINGS_SHUTTING_DOWN'));
-  }
-
   /** Resolves true when the last connection left the hub, false at `deadline`. */
   #hubEmpty(deadline: number): Promise<boolean> {
     return new Promise((resolve) => {
@@ -245,15 +236,6 @@ export class TidingsNode {
       };
       if (this.hub.size === 0) done(true);
     });
-  }
-
-  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    if (this.#stopping) return refuseUpgrade(socket, new TidingsError('TIDINGS_SHUTTING_DOWN'));
-    const url = req.url ?? '/';
-    if (url.startsWith('/socket.io/')) return void this.#socketIo.handleUpgrade(req, socket, head);
-    if (url.startsWith('/websockets/') || url === '/websockets' || url.startsWith('/websockets?')) return void this.#plainWs.handleUpgrade(req, socket, head);
-    refuseUpgrade(socket, new TidingsError('TIDINGS_NOT_FOUND', `No WebSocket endpoint at ${url.split('?')[0]}`));
   }
 
   async #endSessionEverywhere(sessionId: string): Promise<void> {

@@ -68,6 +68,7 @@ export const SCHEMA = {
   'tidings.login.deviceCookieDays': int(180, 1, 3650, 'How long a device cookie stays valid; each successful login renews it.', { reloadable: true }),
   'tidings.login.maxTracked': int(100_000, 100, 10_000_000, 'Failure counters (IPs, IP+login pairs, logins, devices) remembered per node; past it the least recently failed is forgotten.', { reloadable: true }),
   'tidings.connections.maxPerUser': int(8, 1, 10_000, 'Open connections allowed per user across the cluster, then 429.', { reloadable: true, cascade: true }),
+  'tidings.connections.maxQueuedBytes': int(1_048_576, 16_384, 1_073_741_824, 'Bytes of events one connection may have waiting to be sent (Socket.IO polling buffers included); a slower reader is closed (WebSocket close 4429, Socket.IO transport closed) and reconnects.', { reloadable: true }),
   'tidings.socketio.pingIntervalMs': int(25000, 1000, 600_000, 'Socket.IO heartbeat interval.'),
   'tidings.socketio.pingTimeoutMs': int(20000, 1000, 600_000, 'Socket.IO heartbeat timeout.'),
   'tidings.dedupe.windowSeconds': int(300, 1, 604_800, 'How long an idempotency key is remembered.', { reloadable: true }),

@@ -4,6 +4,8 @@ import type { PushEvent, TransportKind, UserKey } from '../domain/types.js';
 export const CLOSE = {
   goingAway: { code: 1001, reason: 'server shutting down' },
   sessionEnded: { code: 4401, reason: 'session:invalid' },
+  /** More than `tidings.connections.maxQueuedBytes` waited to be sent: reconnect. */
+  slowConsumer: { code: 4429, reason: 'slow consumer' },
 } as const;
 export type CloseReason = (typeof CLOSE)[keyof typeof CLOSE] | GoingAway;
 

@@ -1,21 +1,21 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isBackendUnavailable } from '../backend-unavailable.js';
 import { backendUnavailable, TidingsError } from '../errors.js';
 import { drainRest } from './drain-rest.js';
+import type { RawHandler } from './dispatcher.js';
 import { headersOf } from './refuse.js';
 import type { Logger } from '../log.js';
 
-export type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
-
 /**
- * The HTTP side: a fastify instance on a server whose `request` dispatch tidings owns, so that
- * `/socket.io/…` goes to Socket.IO (after the gate) and everything else to fastify.
+ * The HTTP side: a fastify instance on a server whose `request` and `upgrade` events belong to
+ * the dispatcher (`dispatcher.ts`); `handler` is fastify's, for the dispatcher to hand requests to.
  * Every error leaves as `{"error":{"code","message"}}`.
  */
-export function buildHttp(opts: { log: Logger; maxBodyBytes: number; headersTimeoutMs: number; socketIo: () => RawHandler | null }): { app: FastifyInstance; server: Server } {
+export function buildHttp(opts: { log: Logger; maxBodyBytes: number; headersTimeoutMs: number }): { app: FastifyInstance; server: Server; handler: RawHandler } {
   let server!: Server;
+  let handler!: RawHandler;
   const app = Fastify({
     loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -27,17 +27,14 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; headersTime
     clientErrorHandler: answerClientError,
     // Requests fastify refuses before routing (a URL such as `/%`).
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => sendError(err, req, reply),
-    serverFactory: (handler) => {
+    serverFactory: (h) => {
+      handler = h;
       server = createServer({
         // A request without Host is refused by tidings (400 in its shape), not by node with an empty body.
         requireHostHeader: false,
         headersTimeout: opts.headersTimeoutMs,
         // How often node looks for requests past headersTimeout (its default, 30 s, would let one wait 90 s).
         connectionsCheckingInterval: Math.min(30_000, Math.ceil(opts.headersTimeoutMs / 2)),
-      }, (req, res) => {
-        const sio = req.url?.startsWith('/socket.io/') ? opts.socketIo() : null;
-        if (sio) sio(req, res);
-        else handler(req, res);
       });
       return server;
     },
@@ -62,7 +59,7 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; headersTime
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(new TidingsError('TIDINGS_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`).toBody());
   });
-  return { app: app as unknown as FastifyInstance, server };
+  return { app: app as unknown as FastifyInstance, server, handler };
 }
 
 function sendError(err: FastifyError | TidingsError, req: FastifyRequest, reply: FastifyReply): void {

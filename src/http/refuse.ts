@@ -13,9 +13,9 @@ export function refuseUpgrade(socket: Duplex, err: TidingsError, extraHeaders: R
 }
 
 /** The same refusal on an ordinary HTTP response (Socket.IO polling, long-poll, SSE). */
-export function refuseRequest(res: ServerResponse, err: TidingsError): void {
+export function refuseRequest(res: ServerResponse, err: TidingsError, extraHeaders: Record<string, string> = {}): void {
   const body = JSON.stringify(err.toBody());
-  res.writeHead(err.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...headersOf(err) });
+  res.writeHead(err.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...headersOf(err), ...extraHeaders });
   res.end(body);
 }
 

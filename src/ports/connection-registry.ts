@@ -32,6 +32,8 @@ export interface ConnectionRegistry extends Lifecycle {
   /** Admits the connection unless the user already has `cap` or one with the same id. */
   admit(user: UserKey, entry: ConnectionEntry, cap: number): Promise<AdmitResult>;
   remove(user: UserKey, connectionId: string): Promise<void>;
+  /** The connection now runs on `transport` (a Socket.IO upgrade); nothing happens if it is gone. */
+  setTransport(user: UserKey, connectionId: string, transport: TransportKind): Promise<void>;
   countFor(user: UserKey): Promise<number>;
   /** Live cluster members with their connection counts. */
   members(): Promise<NodeInfo[]>;

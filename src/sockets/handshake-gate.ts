@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { TidingsError } from '../errors.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../auth/session-service.js';
+import { sameSecret } from '../auth/constant-time.js';
 import type { ConfigService } from '../config/config-service.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
 import type { Session } from '../ports/session-store.js';
@@ -27,9 +28,9 @@ export interface GateRequest {
 }
 
 /**
- * The one handshake gate (README, "Why a connection is refused") for every way in: Socket.IO handshake and upgrade, plain
- * WebSocket upgrade, long-poll and SSE. It answers before any upgrade, so a refusal is a plain
- * HTTP status with a JSON body that says exactly why.
+ * The one handshake gate (README, "Why a connection is refused") for every way in: Socket.IO
+ * handshake, polling and upgrade, plain WebSocket upgrade, long-poll and SSE. It answers before
+ * any upgrade, so a refusal is a plain HTTP status with a JSON body that says exactly why.
  */
 export class HandshakeGate {
   readonly #sessions: SessionService;
@@ -44,8 +45,19 @@ export class HandshakeGate {
     this.#nodeId = deps.nodeId;
   }
 
-  /** Checks everything but the connection cap; used alone for requests that hold no connection. */
+  /** Checks everything but the connection cap and slides the session; used alone for requests that hold no connection. */
   async check(g: GateRequest): Promise<{ session: Session; user: DirUser }> {
+    const { session, user } = await this.verify(g);
+    const expiresAt = await this.#sessions.touch(session);
+    return { session: { ...session, expiresAt }, user };
+  }
+
+  /**
+   * Every check of the gate, without sliding the session: for the requests inside a connection
+   * admitted before (Engine.IO polling and upgrade), which an open socket must not turn into a
+   * session that never lapses.
+   */
+  async verify(g: GateRequest): Promise<{ session: Session; user: DirUser }> {
     checkOrigin(g.req, this.#config.settings['tidings.http.allowedOrigins']);
     const sessionId = g.query.get('session');
     if (!sessionId) throw new TidingsError('TIDINGS_SESSION_MISSING');
@@ -53,7 +65,7 @@ export class HandshakeGate {
     if (!session) throw new TidingsError('TIDINGS_SESSION_UNKNOWN');
     const secret = readCookie(g.req.headers.cookie, SECRET_COOKIE);
     if (secret === null) throw new TidingsError('TIDINGS_SECRET_MISSING');
-    if (secret !== session.secret) throw new TidingsError('TIDINGS_SECRET_WRONG');
+    if (!sameSecret(secret, session.secret)) throw new TidingsError('TIDINGS_SECRET_WRONG');
     const user = this.#config.directory.users.get(`${session.userId}@${session.contextId}`);
     if (!user) {
       await this.#sessions.end(session.id);
@@ -67,8 +79,7 @@ export class HandshakeGate {
     if (g.isWebSocketUpgrade && this.#config.resolve('com.openexchange.websockets.enabled', ref).value !== true) {
       throw new TidingsError('TIDINGS_WEBSOCKETS_DISABLED');
     }
-    const expiresAt = await this.#sessions.touch(session);
-    return { session: { ...session, expiresAt }, user };
+    return { session, user };
   }
 
   /** The full gate: checks, then admits the connection cluster-wide (cap and duplicate id, atomically). */

@@ -3,44 +3,62 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, type CloseReason, type LocalConnection } from '../delivery/local-connection.js';
 import type { LocalHub } from '../delivery/local-hub.js';
+import { TidingsError } from '../errors.js';
 import { asTidingsError, refuseUpgrade } from '../http/refuse.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
+import { ConnectionSlot } from './connection-slot.js';
 import type { HandshakeGate } from './handshake-gate.js';
 import { queryOf, socketPath } from './socket-path.js';
+import { upgradeRefusal } from './upgrade-check.js';
+
+export interface PlainWsEndpointDeps {
+  gate: HandshakeGate;
+  hub: LocalHub;
+  registry: ConnectionRegistry;
+  log: Logger;
+  metrics: Metrics;
+  maxPayload: number;
+  /** Read on every send: the backlog past which a connection is closed as a slow consumer. */
+  maxQueuedBytes(): number;
+}
 
 /** Plain RFC 6455 WebSockets at `/websockets/<path>`: one JSON text frame per event. */
 export class PlainWsEndpoint {
   readonly #wss: WebSocketServer;
-  readonly #gate: HandshakeGate;
-  readonly #hub: LocalHub;
-  readonly #registry: ConnectionRegistry;
-  readonly #log: Logger;
-  readonly #metrics: Metrics;
+  readonly #d: PlainWsEndpointDeps;
 
-  constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; maxPayload: number }) {
-    this.#gate = deps.gate;
-    this.#hub = deps.hub;
-    this.#registry = deps.registry;
-    this.#log = deps.log;
-    this.#metrics = deps.metrics;
+  constructor(deps: PlainWsEndpointDeps) {
+    this.#d = deps;
     // Clients only listen; a small inbound cap keeps a misbehaving client from costing memory.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.min(deps.maxPayload, 64 * 1024), perMessageDeflate: false });
+    // upgradeRefusal() makes ws's checks first; should ws still refuse, the answer is ours too.
+    this.#wss.on('wsClientError', (err, socket) => refuseUpgrade(socket, new TidingsError('TIDINGS_BAD_UPGRADE', err.message)));
   }
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    let a;
+    let slot: ConnectionSlot;
     try {
-      a = await this.#gate.admit({ req, query: queryOf(req.url), path: socketPath(req.url), transport: 'plain-websocket', isWebSocketUpgrade: true });
+      const bad = upgradeRefusal(req);
+      if (bad) {
+        this.#d.metrics.refused.inc({ code: bad.error.code });
+        return refuseUpgrade(socket, bad.error, bad.headers);
+      }
+      const a = await this.#d.gate.admit({ req, query: queryOf(req.url), path: socketPath(req.url), transport: 'plain-websocket', isWebSocketUpgrade: true });
+      slot = new ConnectionSlot(a, this.#d.registry, this.#d.log);
     } catch (e) {
       const err = asTidingsError(e);
-      this.#metrics.refused.inc({ code: err.code });
+      this.#d.metrics.refused.inc({ code: err.code });
       return refuseUpgrade(socket, err);
     }
-    const admission = a;
-    if (socket.destroyed) return void this.#registry.remove(admission.user.key, admission.connectionId);
+    // The slot lives as long as the TCP connection, whether ws completes the upgrade or not.
+    slot.releaseWhenClosed(socket);
+    // A client that hung up (or half-closed) while it was admitted gets no upgrade.
+    if (socket.destroyed || !socket.readable || !socket.writable) return void socket.destroy();
+    const admission = slot.admission;
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      let dropped = false;
       const conn: LocalConnection = {
         id: admission.connectionId,
         user: admission.user.key,
@@ -48,20 +66,31 @@ export class PlainWsEndpoint {
         sessionExpiresAt: admission.session.expiresAt,
         path: admission.path,
         transport: 'plain-websocket',
-        send: (_event, json) => ws.send(json),
+        send: (_event, json) => {
+          if (dropped) return;
+          const queued = ws.bufferedAmount;
+          if (queued > this.#d.maxQueuedBytes()) {
+            dropped = true;
+            this.#d.metrics.slowConsumers.inc({ transport: 'plain-websocket' });
+            this.#d.log.warn({ user: admission.user.key, connection: admission.connectionId, transport: 'plain-websocket', queued }, 'closed a slow consumer: too much waiting to be sent');
+            this.#d.hub.remove(conn);
+            conn.close(CLOSE.slowConsumer);
+            return;
+          }
+          ws.send(json);
+        },
         close: (why: CloseReason) => {
           // Same shape as every other frame, so a client needs one parser; the close code says it too.
           if (why === CLOSE.sessionEnded && ws.readyState === ws.OPEN) ws.send('{"name":"session:invalid","args":[],"namespace":"/"}');
           ws.close(why.code, why.reason);
         },
       };
-      this.#hub.add(conn);
-      this.#metrics.connections.inc({ transport: 'plain-websocket' });
-      ws.on('error', (err) => this.#log.debug({ err: String(err) }, 'plain websocket error'));
+      this.#d.hub.add(conn);
+      this.#d.metrics.connections.inc({ transport: 'plain-websocket' });
+      ws.on('error', (err) => this.#d.log.debug({ err: String(err) }, 'plain websocket error'));
       ws.once('close', () => {
-        this.#hub.remove(conn);
-        this.#metrics.connections.dec({ transport: 'plain-websocket' });
-        this.#registry.remove(admission.user.key, admission.connectionId).catch((e) => this.#log.warn({ err: String(e) }, 'could not remove a connection from the registry'));
+        this.#d.hub.remove(conn);
+        this.#d.metrics.connections.dec({ transport: 'plain-websocket' });
       });
     });
   }

@@ -1,41 +1,64 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Server as EngineServer } from 'engine.io';
+import { Server as EngineServer, type Socket as EngineSocket } from 'engine.io';
 import { Server as IoServer, type Socket } from 'socket.io';
 import { CLOSE, type CloseReason, type LocalConnection } from '../delivery/local-connection.js';
 import type { LocalHub } from '../delivery/local-hub.js';
-import type { PushEvent } from '../domain/types.js';
+import type { PushEvent, TransportKind } from '../domain/types.js';
+import { TidingsError } from '../errors.js';
 import { asTidingsError, refuseRequest, refuseUpgrade } from '../http/refuse.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
+import { ConnectionSlot } from './connection-slot.js';
+import { EngineBacklog } from './engine-backlog.js';
+import { answerErrorsInJson, engineRequestRefusal, fromEngineError } from './engine-errors.js';
+import { newSid, ownerOfSid } from './engine-sid.js';
 import type { Admission, HandshakeGate } from './handshake-gate.js';
+import type { Refusal } from './refusal.js';
 import { queryOf, socketPath } from './socket-path.js';
+import { upgradeRefusal } from './upgrade-check.js';
 
-type GatedRequest = IncomingMessage & { tidings?: Admission };
-type EngineConn = { request: GatedRequest; once(ev: 'close', fn: () => void): void };
+/** A handshake request that passed the gate carries the slot it was admitted with. */
+type GatedRequest = IncomingMessage & { tidings?: ConnectionSlot };
+
+export interface SocketIoEndpointDeps {
+  gate: HandshakeGate;
+  hub: LocalHub;
+  registry: ConnectionRegistry;
+  log: Logger;
+  metrics: Metrics;
+  nodeId: string;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  maxBodyBytes: number;
+  /** Read on every send: the backlog past which a connection is closed as a slow consumer. */
+  maxQueuedBytes(): number;
+  /** False while the node stops: no new Engine.IO session is opened, open ones are still served. */
+  accepting(): boolean;
+}
 
 /**
- * Socket.IO v4 on `/socket.io/…`, both transports. tidings owns the HTTP request and upgrade
- * dispatch, so the gate runs before Engine.IO sees anything and refusals carry our status and JSON.
+ * Socket.IO v4 on `/socket.io/…`, both transports. Every request reaches the gate before
+ * Engine.IO sees it: a handshake is admitted (and takes a connection slot); a request that names
+ * a `sid` (poll, send, upgrade) must pass the same checks and belong to the login session that
+ * opened that sid. Refusals carry our status and JSON, Engine.IO's own included.
  */
 export class SocketIoEndpoint {
   readonly engine: EngineServer;
   readonly io: IoServer;
-  readonly #gate: HandshakeGate;
-  readonly #hub: LocalHub;
-  readonly #registry: ConnectionRegistry;
-  readonly #log: Logger;
-  readonly #metrics: Metrics;
+  readonly #d: SocketIoEndpointDeps;
+  /** Engine.IO sessions of this node → what their handshake was admitted as. */
+  readonly #bySid = new Map<string, Admission>();
+  /** What Engine.IO's `connection_error` said about a request, for the answer that follows it. */
+  readonly #engineErrors = new WeakMap<IncomingMessage, TidingsError>();
+  /** The raw socket of an upgrade handed to Engine.IO, so that its refusal can be answered in JSON. */
+  readonly #upgradeSockets = new WeakMap<IncomingMessage, Duplex>();
   /** Engine.IO sessions not yet closed (a disconnected polling one waits for its last poll). */
-  readonly #open = new Set<EngineConn>();
+  readonly #open = new Set<EngineSocket>();
 
-  constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; pingIntervalMs: number; pingTimeoutMs: number; maxBodyBytes: number }) {
-    this.#gate = deps.gate;
-    this.#hub = deps.hub;
-    this.#registry = deps.registry;
-    this.#log = deps.log;
-    this.#metrics = deps.metrics;
+  constructor(deps: SocketIoEndpointDeps) {
+    this.#d = deps;
     this.engine = new EngineServer({
       pingInterval: deps.pingIntervalMs,
       pingTimeout: deps.pingTimeoutMs,
@@ -44,47 +67,64 @@ export class SocketIoEndpoint {
       allowUpgrades: true,
       cookie: false,
     });
+    this.engine.generateId = () => newSid(deps.nodeId);
     this.io = new IoServer({ serveClient: false, connectionStateRecovery: undefined });
     this.io.bind(this.engine as never);
-    this.engine.on('connection', (conn: EngineConn) => {
-      this.#open.add(conn);
-      conn.once('close', () => this.#open.delete(conn));
-      const a = conn.request.tidings;
-      if (a) conn.once('close', () => void this.#release(a));
+    this.engine.on('connection', (conn: EngineSocket) => this.#onEngineSocket(conn));
+    this.engine.on('connection_error', (e: { req: GatedRequest; code: number; context?: Record<string, unknown> }) => {
+      e.req?.tidings?.release();
+      const err = fromEngineError(e.code, e.context);
+      this.#d.metrics.refused.inc({ code: err.code });
+      this.#engineErrors.set(e.req, err);
+      const socket = this.#upgradeSockets.get(e.req);
+      // Engine.IO then writes its text/html 400 only if the socket is still writable: it is not.
+      if (socket) refuseUpgrade(socket, err);
     });
-    this.engine.on('connection_error', (err: { req: GatedRequest }) => {
-      const a = err.req?.tidings;
-      if (a) void this.#release(a);
-    });
+    // A handshake `ws` refuses although the checks before it passed: still our JSON.
+    (this.engine as unknown as { ws?: { on(ev: 'wsClientError', fn: (err: Error, socket: Duplex) => void): void } }).ws?.on('wsClientError', (err, socket) => refuseUpgrade(socket, new TidingsError('TIDINGS_BAD_UPGRADE', err.message)));
     this.io.on('connection', (socket) => this.#onSocket(socket));
   }
 
   async handleRequest(req: GatedRequest, res: ServerResponse): Promise<void> {
     const query = queryOf(req.url);
-    if (!query.has('sid')) {
-      try {
-        req.tidings = await this.#gate.admit({ req, query, path: socketPath(req.url), transport: query.get('transport') === 'websocket' ? 'websocket' : 'polling', isWebSocketUpgrade: false });
-      } catch (e) {
-        const err = asTidingsError(e);
-        this.#metrics.refused.inc({ code: err.code });
-        return refuseRequest(res, err);
+    const sid = query.get('sid');
+    try {
+      const shape = engineRequestRefusal(req.method, query, false) ?? this.#bodyRefusal(req);
+      if (shape) return this.#refuse(res, shape);
+      if (sid !== null) await this.#checkSid(req, query, sid, false);
+      else {
+        if (!this.#d.accepting()) return this.#refuse(res, { error: new TidingsError('TIDINGS_SHUTTING_DOWN') });
+        const a = await this.#d.gate.admit({ req, query, path: socketPath(req.url), transport: 'polling', isWebSocketUpgrade: false });
+        req.tidings = new ConnectionSlot(a, this.#d.registry, this.#d.log);
+        // The client went away while it was being admitted: nobody would ever poll this session.
+        if (res.destroyed) return req.tidings.release();
       }
+    } catch (e) {
+      return this.#refuse(res, { error: asTidingsError(e) });
     }
+    answerErrorsInJson(res, () => this.#engineErrors.get(req));
     this.engine.handleRequest(req as never, res as never);
   }
 
   async handleUpgrade(req: GatedRequest, socket: Duplex, head: Buffer): Promise<void> {
     const query = queryOf(req.url);
-    const g = { req, query, path: socketPath(req.url), transport: 'websocket' as const, isWebSocketUpgrade: true };
+    const sid = query.get('sid');
     try {
+      const shape = engineRequestRefusal(req.method, query, true) ?? upgradeRefusal(req);
+      if (shape) return this.#refuseUpgrade(socket, shape);
       // A polling session upgrading keeps its admission; a direct WebSocket handshake is admitted here.
-      if (query.has('sid')) await this.#gate.check(g);
-      else req.tidings = await this.#gate.admit(g);
+      if (sid !== null) await this.#checkSid(req, query, sid, true);
+      else {
+        if (!this.#d.accepting()) return this.#refuseUpgrade(socket, { error: new TidingsError('TIDINGS_SHUTTING_DOWN') });
+        const a = await this.#d.gate.admit({ req, query, path: socketPath(req.url), transport: 'websocket', isWebSocketUpgrade: true });
+        req.tidings = new ConnectionSlot(a, this.#d.registry, this.#d.log);
+        req.tidings.releaseWhenClosed(socket);
+      }
     } catch (e) {
-      const err = asTidingsError(e);
-      this.#metrics.refused.inc({ code: err.code });
-      return refuseUpgrade(socket, err);
+      return this.#refuseUpgrade(socket, { error: asTidingsError(e) });
     }
+    if (socket.destroyed || !socket.readable || !socket.writable) return void socket.destroy();
+    this.#upgradeSockets.set(req, socket);
     this.engine.handleUpgrade(req as never, socket as never, head);
   }
 
@@ -115,48 +155,111 @@ export class SocketIoEndpoint {
     });
   }
 
+  /**
+   * A request inside an Engine.IO session: the gate's checks (Origin, session, secret, …), and
+   * the session must be the login session that opened the sid. The session is not slid: an
+   * open socket does not keep its login alive.
+   */
+  async #checkSid(req: IncomingMessage, query: URLSearchParams, sid: string, upgrade: boolean): Promise<void> {
+    const { session } = await this.#d.gate.verify({ req, query, path: socketPath(req.url), transport: upgrade ? 'websocket' : 'polling', isWebSocketUpgrade: upgrade });
+    const opened = this.#bySid.get(sid);
+    if (!opened) {
+      const owner = ownerOfSid(sid);
+      throw new TidingsError('TIDINGS_SID_UNKNOWN', owner !== null && owner !== this.#d.nodeId ? `The Engine.IO session belongs to node '${owner}', not to this one` : undefined);
+    }
+    // Same session id means same secret: the gate has just compared the cookie with it.
+    if (opened.session.id !== session.id) throw new TidingsError('TIDINGS_SID_FORBIDDEN');
+    if (upgrade) {
+      const conn = (this.engine as unknown as { clients: Record<string, { upgraded?: boolean; upgrading?: boolean } | undefined> }).clients[sid];
+      if (conn?.upgraded || conn?.upgrading) throw new TidingsError('TIDINGS_EIO_BAD_REQUEST', 'The Engine.IO session is already on a WebSocket');
+    }
+  }
+
+  #bodyRefusal(req: IncomingMessage): Refusal | null {
+    const length = Number(req.headers['content-length'] ?? 0);
+    return length > this.#d.maxBodyBytes ? { error: new TidingsError('TIDINGS_BODY_TOO_LARGE', `Request body is larger than ${this.#d.maxBodyBytes} bytes`) } : null;
+  }
+
+  #refuse(res: ServerResponse, r: Refusal): void {
+    this.#d.metrics.refused.inc({ code: r.error.code });
+    refuseRequest(res, r.error, r.headers);
+  }
+
+  #refuseUpgrade(socket: Duplex, r: Refusal): void {
+    this.#d.metrics.refused.inc({ code: r.error.code });
+    refuseUpgrade(socket, r.error, r.headers);
+  }
+
+  #onEngineSocket(conn: EngineSocket): void {
+    const slot = (conn.request as GatedRequest).tidings;
+    if (!slot) return void conn.close();
+    const a = slot.admission;
+    const sid = (conn as unknown as { id: string }).id;
+    this.#bySid.set(sid, a);
+    this.#open.add(conn);
+    // `tidings status` counts transports from the registry: an upgrade changes the entry's.
+    conn.once('upgrade', () => {
+      this.#d.registry.setTransport(a.user.key, a.connectionId, 'websocket').catch((e: unknown) => this.#d.log.warn({ err: String(e) }, 'could not record a Socket.IO upgrade in the registry'));
+    });
+    conn.once('close', () => {
+      this.#open.delete(conn);
+      this.#bySid.delete(sid);
+      slot.release();
+    });
+  }
+
   #onSocket(socket: Socket): void {
-    const a = (socket.request as GatedRequest).tidings;
+    const a = (socket.request as GatedRequest).tidings?.admission;
     if (!a) {
       socket.disconnect(true);
       return;
     }
-    const transport = () => (socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling');
+    const eio = socket.conn as unknown as EngineSocket;
+    const backlog = new EngineBacklog(eio);
+    const transport = (): TransportKind => (socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling');
+    let dropped = false;
     const conn: LocalConnection = {
       id: a.connectionId,
       user: a.user.key,
       sessionId: a.session.id,
       sessionExpiresAt: a.session.expiresAt,
       path: a.path,
-      transport: a.transport,
-      send: (event: PushEvent) => void socket.emit(event.name, ...event.args),
+      get transport() {
+        return transport();
+      },
+      send: (event: PushEvent) => {
+        if (dropped) return;
+        const queued = backlog.bytes();
+        if (queued > this.#d.maxQueuedBytes()) {
+          dropped = true;
+          this.#d.metrics.slowConsumers.inc({ transport: transport() });
+          this.#d.log.warn({ user: a.user.key, connection: a.connectionId, transport: transport(), queued }, 'closed a slow consumer: too much waiting to be sent');
+          conn.close(CLOSE.slowConsumer);
+          return;
+        }
+        socket.emit(event.name, ...event.args);
+      },
       close: (why: CloseReason) => {
         if (why === CLOSE.sessionEnded) socket.emit('session:invalid');
+        // A slow consumer would not read a close packet: discard the transport instead of waiting for it.
+        if (why === CLOSE.slowConsumer) return void socket.conn.close(true);
         if ('reconnectAfterMs' in why) socket.emit('server:restart', { reconnectAfterMs: why.reconnectAfterMs });
         // Graceful on every transport: Engine.IO closes only once the client fetched what is buffered
         // (a polling client with its next poll); the stopping node bounds that wait by its grace time.
         socket.disconnect(true);
       },
     };
-    this.#hub.add(conn);
+    this.#d.hub.add(conn);
     const gauge = transport();
-    this.#metrics.connections.inc({ transport: gauge });
+    this.#d.metrics.connections.inc({ transport: gauge });
     socket.conn.once('upgrade', () => {
-      this.#metrics.connections.dec({ transport: 'polling' });
-      this.#metrics.connections.inc({ transport: 'websocket' });
+      this.#d.metrics.connections.dec({ transport: 'polling' });
+      this.#d.metrics.connections.inc({ transport: 'websocket' });
     });
     socket.once('disconnect', () => {
-      this.#hub.remove(conn);
-      this.#metrics.connections.dec({ transport: transport() });
+      this.#d.hub.remove(conn);
+      this.#d.metrics.connections.dec({ transport: transport() });
     });
-    this.#log.debug({ user: a.user.key, connection: a.connectionId, transport: gauge }, 'socket.io connected');
-  }
-
-  async #release(a: Admission): Promise<void> {
-    try {
-      await this.#registry.remove(a.user.key, a.connectionId);
-    } catch (e) {
-      this.#log.warn({ err: String(e), user: a.user.key }, 'could not remove a connection from the registry');
-    }
+    this.#d.log.debug({ user: a.user.key, connection: a.connectionId, transport: gauge }, 'socket.io connected');
   }
 }

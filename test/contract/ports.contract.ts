@@ -284,6 +284,26 @@ export function portContract(name: string, make: () => Promise<ContractSubjects>
         assert.equal(count(now, B, 'plain-websocket'), count(before, B, 'plain-websocket') + 1);
         assert.deepEqual(await s.registryB.members().then((m) => m.map((x) => x.nodeId).sort()), [A, B].sort());
       });
+
+      it('setTransport moves a connection to another transport in the counts, and never brings a removed one back', async () => {
+        // Counts are as of a node's last heartbeat: read them once one newer than the change is seen.
+        const after = async (r: ConnectionRegistry, since: number) => {
+          const m = await waitFor('a heartbeat after the change', async () => (await r.members()).find((x) => x.nodeId === A && x.lastSeen > since), 5000);
+          return { polling: m.byTransport.polling ?? 0, websocket: m.byTransport.websocket ?? 0 };
+        };
+        const u = freshUser();
+        const e = entry(A, id(), 'polling');
+        await s.registryA.admit(u, e, 8);
+        const before = await after(s.registryB, Date.now());
+        const since = Date.now();
+        await s.registryA.setTransport(u, e.connectionId, 'websocket');
+        for (const r of [s.registryA, s.registryB]) assert.deepEqual(await after(r, since), { polling: before.polling - 1, websocket: before.websocket + 1 });
+        assert.equal(await s.registryB.countFor(u), 1);
+        await s.registryA.remove(u, e.connectionId);
+        await s.registryA.setTransport(u, e.connectionId, 'websocket');
+        assert.equal(await s.registryB.countFor(u), 0);
+        assert.equal((await s.registryB.admit(u, entry(B, e.connectionId), 1)).ok, true);
+      });
     });
 
     describe('ClusterBus', () => {

@@ -1,5 +1,5 @@
 import type { AdmitResult, ConnectionEntry, ConnectionRegistry, NodeInfo } from '../../ports/connection-registry.js';
-import type { UserKey } from '../../domain/types.js';
+import type { TransportKind, UserKey } from '../../domain/types.js';
 
 /**
  * Registry for one process. Several in-process nodes may share one `MemoryRegistryWorld`
@@ -52,6 +52,12 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
     if (!conns) return;
     conns.delete(connectionId);
     if (conns.size === 0) this.#world.users.delete(user);
+  }
+
+  async setTransport(user: UserKey, connectionId: string, transport: TransportKind): Promise<void> {
+    const conns = this.#world.users.get(user);
+    const e = conns?.get(connectionId);
+    if (conns && e) conns.set(connectionId, { ...e, transport });
   }
 
   async countFor(user: UserKey): Promise<number> {

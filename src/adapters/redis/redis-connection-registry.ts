@@ -1,11 +1,11 @@
 import type { AdmitResult, ConnectionEntry, ConnectionRegistry, NodeInfo } from '../../ports/connection-registry.js';
-import type { UserKey } from '../../domain/types.js';
+import type { TransportKind, UserKey } from '../../domain/types.js';
 import { RedisKeys } from './keys.js';
 import type { LogLike } from '../log-like.js';
 import type { RedisClient } from './redis-client.js';
 import { named } from './redis-errors.js';
 import { RedisMembership } from './redis-membership.js';
-import { ADMIT, inBatches, reapNodeEntries, REASSERT, REMOVE } from './redis-registry-scripts.js';
+import { ADMIT, inBatches, reapNodeEntries, REASSERT, REMOVE, REPLACE } from './redis-registry-scripts.js';
 
 export interface RedisConnectionRegistryOptions {
   readonly prefix?: string;
@@ -126,6 +126,15 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
       throw err;
     }
     await this.#settle(user);
+  }
+
+  async setTransport(user: UserKey, connectionId: string, transport: TransportKind): Promise<void> {
+    const conns = this.#own.get(user);
+    const e = conns?.get(connectionId);
+    if (!conns || !e) return;
+    const next = { ...e, transport };
+    conns.set(connectionId, next);
+    await named(REPLACE.run(this.#client, [this.#keys.userConnections(user)], [connectionId, JSON.stringify(next)]));
   }
 
   /** Drops the user from this node's set once nothing of it is left or under way here. */

@@ -58,6 +58,16 @@ return 1
 `);
 
 /**
+ * Replace one connection's entry, only while it exists (a removal that came first wins).
+ * KEYS[1] = {u}:c; ARGV[1] = connectionId, ARGV[2] = entry JSON. Returns 1 when replaced.
+ */
+export const REPLACE = new LuaScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`);
+
+/**
  * Remove every connection of one node from one user (a dead node, or this node's previous life).
  * KEYS[1] = {u}:c, KEYS[2] = {u}:n; ARGV[1] = nodeId. Returns the number removed.
  */

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { TidingsError } from '../../errors.js';
 import type { CredentialCheck } from '../../auth/credential-check.js';
 import type { DeviceCookies } from '../../auth/device-cookies.js';
+import { sameSecret } from '../../auth/constant-time.js';
 import type { LoginLimiter } from '../../auth/login-limiter.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../../auth/session-service.js';
 import type { ConfigService } from '../../config/config-service.js';
@@ -67,7 +68,7 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     // Knowing a session id is not enough to end it: the secret cookie proves it is the browser's own.
     const secret = readCookie(req.headers.cookie, SECRET_COOKIE);
     if (secret === null) throw new TidingsError('TIDINGS_SECRET_MISSING');
-    if (secret !== session.secret) throw new TidingsError('TIDINGS_SECRET_WRONG');
+    if (!sameSecret(secret, session.secret)) throw new TidingsError('TIDINGS_SECRET_WRONG');
     await d.sessions.end(id);
     await d.endSession(id);
     void reply.header('Set-Cookie', `${SECRET_COOKIE}=; Path=/; HttpOnly; Max-Age=0`);

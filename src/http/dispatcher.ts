@@ -1,0 +1,47 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { TidingsError } from '../errors.js';
+import { refuseUpgrade } from './refuse.js';
+
+export type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export interface DispatchTargets {
+  /** fastify: every request that is not for a socket endpoint. */
+  readonly http: RawHandler;
+  /** Socket.IO at `/socket.io/…`: its polling requests and its upgrades. */
+  readonly socketIo: { handleRequest: RawHandler; handleUpgrade: UpgradeHandler };
+  /** Plain WebSockets at `/websockets/…`. */
+  readonly plainWs: { handleUpgrade: UpgradeHandler };
+  /** True once the node stops: no new upgrade is accepted. */
+  stopping(): boolean;
+}
+
+/** Which socket endpoint a request path belongs to; the one place that spells their prefixes. */
+export function endpointOf(url: string | undefined): 'socket.io' | 'websockets' | null {
+  const path = (url ?? '/').split('?')[0];
+  if (path === '/socket.io' || path.startsWith('/socket.io/')) return 'socket.io';
+  if (path === '/websockets' || path.startsWith('/websockets/')) return 'websockets';
+  return null;
+}
+
+/**
+ * Owns the HTTP server's `request` and `upgrade` events: no library attaches its own listener,
+ * so none can take the other's upgrades away, and every refusal is ours. Socket.IO gets its
+ * requests and upgrades, `/websockets/…` its upgrades, fastify every other request; any other
+ * upgrade is a 404.
+ */
+export function dispatch(server: Server, t: DispatchTargets): void {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (endpointOf(req.url) === 'socket.io') t.socketIo.handleRequest(req, res);
+    else t.http(req, res);
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (t.stopping()) return refuseUpgrade(socket, new TidingsError('TIDINGS_SHUTTING_DOWN'));
+    const endpoint = endpointOf(req.url);
+    if (endpoint === 'socket.io') return t.socketIo.handleUpgrade(req, socket, head);
+    if (endpoint === 'websockets') return t.plainWs.handleUpgrade(req, socket, head);
+    refuseUpgrade(socket, new TidingsError('TIDINGS_NOT_FOUND', `No WebSocket endpoint at ${(req.url ?? '/').split('?')[0]}`));
+  });
+}
