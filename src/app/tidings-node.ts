@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -16,6 +17,7 @@ import { SessionExpiryWatch } from '../auth/session-expiry-watch.js';
 import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
 import { TidingsError } from '../errors.js';
+import { openAdminSocket, type AdminSocket } from '../http/admin-socket.js';
 import { buildHttp } from '../http/app.js';
 import { refuseUpgrade } from '../http/refuse.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
@@ -64,6 +66,7 @@ export class TidingsNode {
   #unwatch: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
   #address: AddressInfo | undefined;
+  #adminSocket: AdminSocket | undefined;
 
   constructor(opts: NodeOptions) {
     const env = opts.env ?? process.env;
@@ -125,6 +128,7 @@ export class TidingsNode {
       reloadCluster: () => this.reloadCluster(),
       announceConfigChange: (reason) => this.backends.bus.broadcast({ type: 'config-changed', from: this.nodeId, reason }),
       status: async () => ({ nodeId: this.nodeId, members: await this.backends.registry.members() }),
+      volatileStore: this.backends.kind === 'memory',
     });
     server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
   }
@@ -147,11 +151,25 @@ export class TidingsNode {
     });
     await this.app.listen({ host: s['tidings.http.host'], port: s['tidings.http.port'] });
     this.#address = this.#server.address() as AddressInfo;
+    // After the TCP port: a second node started by mistake fails on the port, the clearer message.
+    if (s['tidings.admin.socket']) {
+      try {
+        this.#adminSocket = await openAdminSocket({ path: resolvePath(this.config.current.dir, s['tidings.admin.socket']), groupAccess: s['tidings.admin.socketGroupAccess'], handler: (req, res) => this.app.routing(req, res) });
+      } catch (e) {
+        await this.app.close();
+        throw e;
+      }
+    }
     if (s['tidings.config.watch']) this.#unwatch = watchConfigDir(this.config.current.dir, () => void this.reloadCluster(), this.log);
     await this.#checkReady();
     this.#readyTimer = setInterval(() => void this.#checkReady(), 2000).unref();
-    this.log.info({ host: this.#address.address, port: this.#address.port, backends: this.backends.kind }, `tidings listening on http://${this.#address.address}:${this.#address.port}`);
+    this.log.info({ host: this.#address.address, port: this.#address.port, backends: this.backends.kind, adminSocket: this.#adminSocket?.path ?? null }, `tidings listening on http://${this.#address.address}:${this.#address.port}`);
     return this.#address;
+  }
+
+  /** The local admin socket's path, or null when `tidings.admin.socket` is empty. */
+  get adminSocketPath(): string | null {
+    return this.#adminSocket?.path ?? null;
   }
 
   get url(): string {
@@ -175,6 +193,7 @@ export class TidingsNode {
       this.#expiry.stop();
       this.hub.closeAll(CLOSE.goingAway);
       this.#plainWs.close();
+      await this.#adminSocket?.close();
       await this.#socketIo.close().catch(() => undefined);
       await this.app.close();
       this.remoteBuffer.stop();

@@ -98,9 +98,18 @@ function columnText(col: number | null, exprColumn: number): string {
   return col !== null ? `column ${col}` : `column ${exprColumn} of the expression`;
 }
 
-export function parseContextSetFile(text: string, file: string): ContextSetBlock[] {
+/** Throws the first bad block; given `errors`, appends every bad block's problem there and skips it. */
+export function parseContextSetFile(text: string, file: string, errors?: ConfigError[]): ContextSetBlock[] {
   const y = readYamlMap(text, file);
-  return y.top.map((pair) => parseBlock(y, pair));
+  return y.top.flatMap((pair) => {
+    try {
+      return [parseBlock(y, pair)];
+    } catch (e) {
+      if (!errors || !(e instanceof ConfigError)) throw e;
+      errors.push(e);
+      return [];
+    }
+  });
 }
 
 function parseBlock(y: YamlFile, pair: Pair<unknown, unknown>): ContextSetBlock {

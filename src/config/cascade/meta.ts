@@ -7,7 +7,7 @@ import { isMap } from 'yaml';
 import type { YAMLMap } from 'yaml';
 import { ConfigError } from '../config-error.js';
 import type { SourcedValue } from '../sourced.js';
-import { readYamlMap, scalarText, yamlTagOf } from './context-sets.js';
+import { readYamlMap, scalarText, yamlTagOf, type YamlFile } from './context-sets.js';
 
 export type FinalScope = 'user' | 'context' | 'contextSets' | 'server';
 export const FINAL_SCOPES: readonly FinalScope[] = ['user', 'context', 'contextSets', 'server'];
@@ -23,31 +23,42 @@ export interface MetaEntry {
 // Reference-deployment metadata that means nothing here but should not break a copied file.
 const IGNORED = new Set(['protected', 'preferencePath']);
 
-export function parseMetaFile(text: string, file: string): MetaEntry[] {
+/** Throws the first bad entry; given `errors`, appends every bad entry's problem there and skips it. */
+export function parseMetaFile(text: string, file: string, errors?: ConfigError[]): MetaEntry[] {
   const y = readYamlMap(text, file);
-  return y.top.map((pair) => {
-    const key = scalarText(pair.key) ?? '';
-    const line = y.lineOf(pair.key) ?? 1;
-    if (key === '') throw new ConfigError(file, line, null, 'a metadata entry needs a property name');
-    if (!isMap(pair.value)) throw new ConfigError(file, line, key, 'expected a mapping such as {final: context}');
-    let final: FinalScope | null = null;
-    let value: SourcedValue | null = null;
-    for (const item of (pair.value as YAMLMap<unknown, unknown>).items) {
-      const attr = scalarText(item.key) ?? '';
-      const at = y.lineOf(item.value) ?? y.lineOf(item.key) ?? line;
-      const text = scalarText(item.value);
-      if (attr === 'final') {
-        if (text === null || !(FINAL_SCOPES as readonly string[]).includes(text)) {
-          throw new ConfigError(file, at, key, `unknown scope '${text ?? '?'}' for final; expected one of ${FINAL_SCOPES.join(', ')}`);
-        }
-        final = text as FinalScope;
-      } else if (attr === 'value') {
-        if (text === null) throw new ConfigError(file, at, key, `value must be a single value${yamlTagOf(item.value) !== null ? '; quote it' : ''}`);
-        value = { value: text, file, line: at };
-      } else if (!IGNORED.has(attr)) {
-        throw new ConfigError(file, y.lineOf(item.key) ?? line, key, `unknown metadata '${attr}'; expected final or value`);
-      }
+  return y.top.flatMap((pair) => {
+    try {
+      return [parseEntry(y, file, pair)];
+    } catch (e) {
+      if (!errors || !(e instanceof ConfigError)) throw e;
+      errors.push(e);
+      return [];
     }
-    return { key, file, line, final, value };
   });
+}
+
+function parseEntry(y: YamlFile, file: string, pair: YamlFile['top'][number]): MetaEntry {
+  const key = scalarText(pair.key) ?? '';
+  const line = y.lineOf(pair.key) ?? 1;
+  if (key === '') throw new ConfigError(file, line, null, 'a metadata entry needs a property name');
+  if (!isMap(pair.value)) throw new ConfigError(file, line, key, 'expected a mapping such as {final: context}');
+  let final: FinalScope | null = null;
+  let value: SourcedValue | null = null;
+  for (const item of (pair.value as YAMLMap<unknown, unknown>).items) {
+    const attr = scalarText(item.key) ?? '';
+    const at = y.lineOf(item.value) ?? y.lineOf(item.key) ?? line;
+    const text = scalarText(item.value);
+    if (attr === 'final') {
+      if (text === null || !(FINAL_SCOPES as readonly string[]).includes(text)) {
+        throw new ConfigError(file, at, key, `unknown scope '${text ?? '?'}' for final; expected one of ${FINAL_SCOPES.join(', ')}`);
+      }
+      final = text as FinalScope;
+    } else if (attr === 'value') {
+      if (text === null) throw new ConfigError(file, at, key, `value must be a single value${yamlTagOf(item.value) !== null ? '; quote it' : ''}`);
+      value = { value: text, file, line: at };
+    } else if (!IGNORED.has(attr)) {
+      throw new ConfigError(file, y.lineOf(item.key) ?? line, key, `unknown metadata '${attr}'; expected final or value`);
+    }
+  }
+  return { key, file, line, final, value };
 }
