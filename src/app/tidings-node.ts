@@ -75,7 +75,7 @@ export class TidingsNode {
     this.nodeId = s['tidings.node.id'] || `node-${randomBytes(4).toString('hex')}`;
     const root = opts.log ?? createLogger({ level: s['tidings.log.level'] });
     this.log = root.child({ node: this.nodeId });
-    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir) : memoryBackends(this.nodeId);
+    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir, this.metrics) : memoryBackends(this.nodeId);
     this.config = new ConfigService({ dir: opts.configDir, env, store: this.backends.configStore, log: this.log.child({ component: 'config' }), initial: loaded });
 
     const settings = () => this.config.settings;
@@ -91,7 +91,13 @@ export class TidingsNode {
       maxPending: () => settings()['tidings.remote.maxPending'],
       send: (nodeId, batch) => this.backends.bus.sendToNode(nodeId, { type: 'deliver', from: this.nodeId, batch }),
       log: this.log.child({ component: 'remote-buffer' }),
+      observe: {
+        coalesced: () => this.metrics.remoteCoalesced.inc(),
+        dropped: (n) => this.metrics.remoteDropped.inc(n),
+        flushed: (ms) => this.metrics.remoteFlush.observe(ms / 1000),
+      },
     });
+    this.metrics.sampleRemotePending(() => this.remoteBuffer.stats().pending);
     this.publisher = new Publisher({
       nodeId: this.nodeId,
       hub: this.hub,
@@ -245,7 +251,10 @@ export class TidingsNode {
 
   async #checkReady(): Promise<void> {
     if (this.#stopping) return;
+    const t0 = performance.now();
     const ok = await this.backends.selfCheck(2000).catch(() => false);
+    // The readiness ping goes through this node's own bus inbox: its time there is the bus's lag.
+    if (ok && this.backends.kind === 'redis') this.metrics.busLag.observe((performance.now() - t0) / 1000);
     const was = this.#ready.ready;
     this.#ready = ok ? { ready: true, reason: undefined } : { ready: false, reason: 'no round trip through the cluster backend' };
     if (was !== ok) this.log[ok ? 'info' : 'warn'](`readiness: ${ok ? 'ready' : 'not ready'}`);

@@ -13,6 +13,8 @@ export interface RedisClusterBusOptions {
   readonly inboxTtlMs?: number;
   /** XREAD BLOCK timeout; only bounds how long a stop waits. Default 5000. */
   readonly readBlockMs?: number;
+  /** Metrics hook: seconds of each append's round trip to Redis. */
+  readonly onRoundTrip?: (seconds: number) => void;
 }
 
 const KNOWN_TYPES = new Set(['deliver', 'session-ended', 'config-changed', 'reload']);
@@ -42,6 +44,7 @@ export class RedisClusterBus implements ClusterBus {
   readonly #ttlMs: number;
   readonly #blockMs: number;
   readonly #handlers: ((m: BusMessage) => void)[] = [];
+  readonly #onRoundTrip: ((seconds: number) => void) | undefined;
   readonly #pings = new Map<string, () => void>();
 
   #reader: RedisClient | null = null;
@@ -64,6 +67,7 @@ export class RedisClusterBus implements ClusterBus {
     this.#maxLen = opts.inboxMaxLen ?? 10_000;
     this.#ttlMs = opts.inboxTtlMs ?? 300_000;
     this.#blockMs = opts.readBlockMs ?? 5000;
+    this.#onRoundTrip = opts.onRoundTrip;
   }
 
   async start(): Promise<void> {
@@ -130,6 +134,7 @@ export class RedisClusterBus implements ClusterBus {
 
   /** XADD and refresh the inbox TTL in one round trip (same key, so one slot on a Cluster). */
   async #append(inbox: string, field: 'data' | 'ping', value: string): Promise<void> {
+    const t0 = performance.now();
     const results = await this.#client
       .pipeline()
       .xadd(inbox, 'MAXLEN', '~', this.#maxLen, '*', field, value)
@@ -137,6 +142,7 @@ export class RedisClusterBus implements ClusterBus {
       .exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('redis pipeline was aborted');
+    this.#onRoundTrip?.((performance.now() - t0) / 1000);
   }
 
   async #readLoop(reader: RedisClient): Promise<void> {
