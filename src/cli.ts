@@ -142,6 +142,27 @@ function origin(r: ConfigAnswer): string {
 }
 
 program
+  .command('diag')
+  .description('self-test through the balancer: WebSocket upgrade, buffering, idle timeout, forwarded client IP, proto and host')
+  .argument('<url>', 'the address browsers use, e.g. https://mail.example.com')
+  .option('--idle <seconds>', 'how long the idle check holds a request (above the proxy\'s read timeout)', '45')
+  .option('--gap <ms>', 'gap between the two chunks of the streaming checks', '1500')
+  .action(async (url: string, o: { idle: string; gap: string }) => {
+    const idleSeconds = Number(o.idle);
+    const gapMs = Number(o.gap);
+    if (!Number.isInteger(idleSeconds) || idleSeconds < 0 || idleSeconds > 300) fail('--idle must be a number of seconds from 0 to 300');
+    if (!Number.isInteger(gapMs) || gapMs < 100 || gapMs > 10_000) fail('--gap must be from 100 to 10000 ms');
+    try {
+      new URL(url);
+    } catch {
+      fail(`not a URL: ${url}`);
+    }
+    const { runDiag } = await import('./cli/diag.js');
+    const problems = await runDiag(url, { idleSeconds, gapMs, print: (l) => console.log(l) });
+    process.exit(problems === 0 ? 0 : 1);
+  });
+
+program
   .command('reload')
   .description('reload the configuration on every node')
   .addOption(configOpt())

@@ -43,6 +43,9 @@ export const ERRORS = {
   TIDINGS_BACKEND_UNAVAILABLE: { status: 503, message: 'The cluster store (Redis) cannot be reached right now; try again shortly' },
   TIDINGS_SHUTTING_DOWN: { status: 503, message: 'This node is shutting down' },
   TIDINGS_INTERNAL: { status: 500, message: 'Internal error' },
+  // self-test through the balancer (tidings diag)
+  TIDINGS_DIAG_DISABLED: { status: 403, message: 'The self-test routes are off: tidings.diag.enabled is false' },
+  TIDINGS_DIAG_BUSY: { status: 429, message: 'Too many self-tests running on this node; try again shortly' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -21,6 +21,7 @@ import { openAdminSocket, type AdminSocket } from '../http/admin-socket.js';
 import { buildHttp } from '../http/app.js';
 import { refuseUpgrade } from '../http/refuse.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
+import { registerDiagRoutes } from '../http/routes/diag-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
 import { registerNotifyRoutes } from '../http/routes/notify-routes.js';
 import { registerPushRoutes } from '../http/routes/push-routes.js';
@@ -29,7 +30,8 @@ import { registerWebRoutes } from '../http/routes/web-routes.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import type { BusMessage } from '../ports/cluster-bus.js';
-import { HandshakeGate } from '../sockets/handshake-gate.js';
+import { clientIp, HandshakeGate } from '../sockets/handshake-gate.js';
+import { DiagWsEndpoint } from '../sockets/diag-ws-endpoint.js';
 import { PlainWsEndpoint } from '../sockets/plain-ws-endpoint.js';
 import { SocketIoEndpoint } from '../sockets/socketio-endpoint.js';
 import { memoryBackends, type Backends } from './backends.js';
@@ -60,6 +62,7 @@ export class TidingsNode {
   readonly #server;
   readonly #socketIo: SocketIoEndpoint;
   readonly #plainWs: PlainWsEndpoint;
+  readonly #diagWs: DiagWsEndpoint;
   readonly #expiry: SessionExpiryWatch;
   #ready = { ready: false, reason: 'starting' as string | undefined };
   #readyTimer: NodeJS.Timeout | undefined;
@@ -136,6 +139,9 @@ export class TidingsNode {
       status: async () => ({ nodeId: this.nodeId, members: await this.backends.registry.members() }),
       volatileStore: this.backends.kind === 'memory',
     });
+    const diag = { nodeId: this.nodeId, enabled: () => settings()['tidings.diag.enabled'], clientIp: (req: IncomingMessage) => clientIp(req, settings()['tidings.http.trustProxy']), trustsPeer: () => settings()['tidings.http.trustProxy'] };
+    registerDiagRoutes(app, diag);
+    this.#diagWs = new DiagWsEndpoint(diag);
     server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
   }
 
@@ -199,6 +205,7 @@ export class TidingsNode {
       this.#expiry.stop();
       this.hub.closeAll(CLOSE.goingAway);
       this.#plainWs.close();
+      this.#diagWs.close();
       await this.#adminSocket?.close();
       await this.#socketIo.close().catch(() => undefined);
       await this.app.close();
@@ -215,6 +222,7 @@ export class TidingsNode {
     if (this.#stopping) return refuseUpgrade(socket, new TidingsError('TIDINGS_SHUTTING_DOWN'));
     const url = req.url ?? '/';
     if (url.startsWith('/socket.io/')) return void this.#socketIo.handleUpgrade(req, socket, head);
+    if (DiagWsEndpoint.matches(url)) return this.#diagWs.handleUpgrade(req, socket, head);
     if (url.startsWith('/websockets/') || url === '/websockets' || url.startsWith('/websockets?')) return void this.#plainWs.handleUpgrade(req, socket, head);
     refuseUpgrade(socket, new TidingsError('TIDINGS_NOT_FOUND', `No WebSocket endpoint at ${url.split('?')[0]}`));
   }

@@ -70,6 +70,7 @@ export const SCHEMA = {
   'tidings.remote.maxPending': int(10000, 1, 10_000_000, 'Remote batches kept while Redis is unreachable; overflow is dropped and counted.', { reloadable: true }),
   'tidings.config.watch': bool(true, 'Reload when a file in the config directory changes.'),
   'tidings.log.level': str('info', 'fatal, error, warn, info, debug or trace.', { reloadable: true }),
+  'tidings.diag.enabled': bool(true, 'Serve the self-test routes /api/diag/… and /websockets/tidings-diag that `tidings diag URL` uses through the balancer (bounded: a few at a time, at most 300 s each).', { reloadable: true }),
 } as const;
 
 export type Schema = typeof SCHEMA;
