@@ -39,7 +39,15 @@ export interface AdminSocket {
 export async function openAdminSocket(opts: { path: string; groupAccess: boolean; handler: (req: IncomingMessage, res: ServerResponse) => void }): Promise<AdminSocket> {
   const { path } = opts;
   if (Buffer.byteLength(path) > 107) throw new AdminSocketError(path, `the admin socket path ${path} is longer than the 107 bytes a UNIX socket path may have; set tidings.admin.socket to a shorter one`);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const unusable = (e: unknown): AdminSocketError => {
+    const code = (e as NodeJS.ErrnoException).code;
+    return new AdminSocketError(path, `cannot create the admin socket ${path} (${code ?? (e as Error).message}); set tidings.admin.socket to a path the node may write, e.g. /run/tidings/admin.sock, or empty for none`);
+  };
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw unusable(e);
+  }
   await clearStale(path);
   const server: Server = createServer((req, res) => {
     if (!SERVED.test(req.url ?? '')) {
@@ -52,7 +60,7 @@ export async function openAdminSocket(opts: { path: string; groupAccess: boolean
   });
   const mode = opts.groupAccess ? 0o660 : 0o600;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => reject(unusable(e)));
     // The socket file is created with the umask: narrow it for the bind so that it is never, even
     // for a moment, open to others; chmod then sets exactly the mode asked for.
     const before = process.umask(0o777 & ~mode);

@@ -112,7 +112,7 @@ describe('the local admin socket', () => {
     assert.equal((await overSocket(n.node.adminSocketPath!, 'GET', '/api/admin/status')).status, 200);
   });
 
-  it('group access makes it 0660; --url with --token reaches a node over HTTP', async () => {
+  it('group access makes it 0660; --url with --token (or TIDINGS_URL and TIDINGS_ADMIN_TOKEN) reaches a node over HTTP', async () => {
     const n = await startNode({ properties: { 'tidings.admin.socketGroupAccess': true } });
     nodes.push(n);
     assert.equal(statSync(n.node.adminSocketPath!).mode & 0o777, 0o660);
@@ -120,6 +120,8 @@ describe('the local admin socket', () => {
     try {
       const r = await cli(['status', '--config', other.dir, '--url', n.url, '--token', 'test-admin-token']);
       assert.equal(r.code, 0, r.stderr);
+      const fromEnv = await cli(['status', '--config', other.dir], { TIDINGS_URL: n.url, TIDINGS_ADMIN_TOKEN: 'test-admin-token' });
+      assert.equal(fromEnv.code, 0, fromEnv.stderr);
       const wrong = await cli(['status', '--config', other.dir, '--url', n.url, '--token', 'nope']);
       assert.match(wrong.stderr, /TIDINGS_ADMIN_UNAUTHORIZED/);
     } finally {
@@ -162,6 +164,11 @@ describe('the local admin socket', () => {
         await first.stop();
       }
       assert.ok(!existsSync(sock), 'a clean stop removes the socket file');
+
+      // A directory the node may not write (a read-only config mount): one clear reason, no stack.
+      const ro = new TidingsNode({ configDir: cfg.dir, env: { TIDINGS_ADMIN_SOCKET: '/proc/tidings-admin.sock' }, log: testLog() });
+      await assert.rejects(ro.start(), (e: unknown) => e instanceof AdminSocketError && /^cannot create the admin socket \/proc\/tidings-admin\.sock \(E[A-Z]+\); set tidings\.admin\.socket to a path the node may write/.test(e.message));
+      await ro.stop();
 
       writeFileSync(sock, 'not a socket');
       const third = new TidingsNode({ configDir: cfg.dir, env: {}, log: testLog() });
