@@ -1,3 +1,5 @@
+import { accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
 import { validateCascadeInput } from './cascade/resolver.js';
 import { ConfigError } from './config-error.js';
 import { loadConfig } from './load-config.js';
@@ -17,6 +19,21 @@ export function checkConfig(dir: string, env: NodeJS.ProcessEnv = process.env): 
     meta: loaded.meta,
     stored: [],
   }));
+  // What the node would only find when it starts: files it must read, a socket path it must bind.
+  const at = (key: string, reason: string) => {
+    const sv = loaded.server.get(key);
+    errors.push(new ConfigError(sv?.file ?? 'built-in default', sv?.line ?? null, key, reason));
+  };
+  const ca = loaded.settings['tidings.redis.tlsCaFile'];
+  if (ca) {
+    try {
+      accessSync(resolve(dir, ca), constants.R_OK);
+    } catch (e) {
+      at('tidings.redis.tlsCaFile', `cannot read ${resolve(dir, ca)}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+  }
+  const sock = loaded.settings['tidings.admin.socket'];
+  if (sock && Buffer.byteLength(resolve(dir, sock)) > 107) at('tidings.admin.socket', `${resolve(dir, sock)} is longer than the 107 bytes a UNIX socket path may have`);
   // The typed settings and the cascade check both look at server values: one report per place.
   const seen = new Set<string>();
   const unique = errors.filter((e) => {

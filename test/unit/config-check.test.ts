@@ -53,6 +53,18 @@ it('reports every error of the directory, in file and line order, each once', ()
   }
 });
 
+it('also what the node would only meet at start: an unreadable CA file, an overlong socket path', () => {
+  const cfg = makeConfigDir({ properties: { 'tidings.redis.tlsCaFile': 'no-such-ca.pem', 'tidings.admin.socket': `run/${'x'.repeat(120)}.sock` } });
+  try {
+    const lines = checkConfig(cfg.dir, {}).map((e) => e.message);
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[0], /^tidings\.properties:\d+: tidings\.redis\.tlsCaFile: cannot read \S+no-such-ca\.pem: ENOENT$/);
+    assert.match(lines[1], /^tidings\.properties:\d+: tidings\.admin\.socket: \S+ is longer than the 107 bytes/);
+  } finally {
+    cfg.remove();
+  }
+});
+
 it('includes the environment the node would read, and is empty for the shipped config', () => {
   assert.deepEqual(checkConfig(`${ROOT}config`, {}).map((e) => e.message), []);
   assert.deepEqual(checkConfig(`${ROOT}config`, { TIDINGS_HTTP_PORT: 'x' }).map((e) => e.message), ["env:TIDINGS_HTTP_PORT: tidings.http.port: expected an integer from 0 to 65535, got 'x'"]);
