@@ -111,7 +111,7 @@ export async function runDiag(base: string, o: DiagOptions): Promise<number> {
   else ok(`client IP ${echo.clientIp} taken from X-Forwarded-For`);
   if (proxied && url.protocol === 'https:' && echo.headers['x-forwarded-proto'] !== 'https') fail('the proxy does not send X-Forwarded-Proto: https', FIX.forwardedFor);
 
-  const ws = await wsCheck(url);
+  const ws = await wsCheck(url, 0);
   if (ws === null) ok('WebSocket upgrade on /websockets/ passes; frames flow both ways');
   else fail(`WebSocket upgrade on /websockets/ did not pass: ${ws}`, FIX.upgrade);
 
@@ -127,16 +127,20 @@ export async function runDiag(base: string, o: DiagOptions): Promise<number> {
     }
   }
 
-  o.print(`…     holding an idle request for ${o.idleSeconds} s (--idle SECONDS)`);
-  try {
-    const t0 = Date.now();
-    const r = await get(new URL(`api/diag/idle?seconds=${o.idleSeconds}`, url), (o.idleSeconds + 30) * 1000);
-    const took = Math.round((Date.now() - t0) / 1000);
-    if (r.status === 200) ok(`an idle request outlives ${o.idleSeconds} s`);
-    else fail(`an idle request was cut after ${took} s with HTTP ${r.status}: the proxy's read timeout is shorter than ${o.idleSeconds} s`, FIX.idle);
-  } catch (e) {
-    fail(`an idle request was cut: ${(e as Error).message}`, FIX.idle);
-  }
+  o.print(`…     holding an idle request and an idle WebSocket for ${o.idleSeconds} s (--idle SECONDS)`);
+  const t0 = Date.now();
+  const [http, idleWs] = await Promise.all([
+    get(new URL(`api/diag/idle?seconds=${o.idleSeconds}`, url), (o.idleSeconds + 30) * 1000).then(
+      (r) => ({ status: r.status, error: null, took: Math.round((Date.now() - t0) / 1000) }),
+      (e: Error) => ({ status: 0, error: e.message, took: Math.round((Date.now() - t0) / 1000) }),
+    ),
+    ws === null ? wsCheck(url, o.idleSeconds) : Promise.resolve(undefined),
+  ]);
+  if (http.status === 200) ok(`an idle request outlives ${o.idleSeconds} s`);
+  else if (http.error) fail(`an idle request was cut after ${http.took} s: ${http.error}`, FIX.idle);
+  else fail(`an idle request was cut after ${http.took} s with HTTP ${http.status}: the proxy's read timeout is shorter than ${o.idleSeconds} s`, FIX.idle);
+  if (idleWs === null) ok(`an idle WebSocket outlives ${o.idleSeconds} s`);
+  else if (idleWs !== undefined) fail(`an idle WebSocket was cut: ${idleWs}`, FIX.idle);
   o.print(problems === 0 ? 'no problems found' : `${problems} problem${problems === 1 ? '' : 's'} found`);
   return problems;
 }
@@ -184,8 +188,8 @@ async function streamCheck(url: URL, gapMs: number): Promise<{ status: number; g
   return { status, gapMs: at.length === 2 ? at[1] - at[0] : 0 };
 }
 
-/** null when the upgrade passed and a message went each way; else what happened instead. */
-function wsCheck(base: URL): Promise<string | null> {
+/** null when the upgrade passed and, after `idleSeconds` of silence, a message went each way; else what happened. */
+function wsCheck(base: URL, idleSeconds: number): Promise<string | null> {
   const target = new URL('websockets/tidings-diag', base);
   target.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
   return new Promise((resolve) => {
@@ -193,12 +197,15 @@ function wsCheck(base: URL): Promise<string | null> {
     let got = 0;
     const done = (why: string | null) => {
       clearTimeout(timer);
+      clearTimeout(idle);
       ws.removeAllListeners();
       ws.on('error', () => undefined);
       ws.terminate();
       resolve(why);
     };
-    const timer = setTimeout(() => done('no answer within 10 s'), 10_000);
+    const opened = Date.now();
+    let idle: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => done('no answer in time'), (idleSeconds + 10) * 1000);
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c));
@@ -209,11 +216,11 @@ function wsCheck(base: URL): Promise<string | null> {
     ws.on('message', (data) => {
       got++;
       const m = JSON.parse(String(data)) as { type: string };
-      if (got === 1 && m.type === 'echo') ws.send('diag ping');
+      if (got === 1 && m.type === 'echo') idle = setTimeout(() => ws.send('diag ping'), idleSeconds * 1000);
       else if (m.type === 'reply') done(null);
     });
     ws.on('close', (code) => {
-      if (got < 2) done(`closed (${code}) after ${got} message(s)`);
+      if (got < 2) done(`closed (${code}) after ${Math.round((Date.now() - opened) / 1000)} s and ${got} message(s)`);
     });
   });
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { DIAG_MAX_RUNNING, diagEcho } from '../diag/echo.js';
+import { DIAG_MAX_IDLE_SECONDS, DIAG_MAX_RUNNING, diagEcho } from '../diag/echo.js';
 import { TidingsError } from '../errors.js';
 import { refuseUpgrade } from '../http/refuse.js';
 
@@ -18,7 +18,8 @@ export const DIAG_WS_PATH = '/websockets/tidings-diag';
 /**
  * The WebSocket half of `tidings diag`: completes the upgrade with no session, sends what arrived
  * (as /api/diag/echo does), echoes one message back, and closes. Proves that the Upgrade and
- * Connection headers pass the proxy and that frames flow both ways.
+ * Connection headers pass the proxy and that frames flow both ways; a client that waits before its
+ * message learns whether the proxy cuts an idle WebSocket. It never pings, so the socket is idle.
  */
 export class DiagWsEndpoint {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
@@ -39,8 +40,8 @@ export class DiagWsEndpoint {
     const echo = diagEcho(req, this.#deps.nodeId, this.#deps.clientIp(req), this.#deps.trustsPeer(req));
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       this.#open++;
-      // Bounded like the HTTP routes: a diag socket lives for one exchange, 30 s at most.
-      const t = setTimeout(() => ws.terminate(), 30_000);
+      // Bounded like the HTTP routes: one exchange, after at most the longest idle wait a client may ask for.
+      const t = setTimeout(() => ws.terminate(), (DIAG_MAX_IDLE_SECONDS + 30) * 1000);
       ws.once('close', () => {
         this.#open--;
         clearTimeout(t);

@@ -51,14 +51,17 @@ describe('tidings diag through nginx', { skip: !existsSync(NGINX_BIN) && `${NGIN
   let node: TestNode;
   let good: NginxServer;
   let broken: NginxServer;
+  let impatient: NginxServer;
   before(async () => {
     node = await startNode({ properties: { 'tidings.http.trustProxy': true } });
     good = await startNginx(nginxConf(node.url, GOOD));
     broken = await startNginx(nginxConf(node.url, BROKEN));
+    impatient = await startNginx(nginxConf(node.url, GOOD.replace('proxy_read_timeout 10s;', 'proxy_read_timeout 2s;')));
   });
   after(async () => {
     await good?.stop();
     await broken?.stop();
+    await impatient?.stop();
     await node?.stop();
   });
 
@@ -72,6 +75,7 @@ describe('tidings diag through nginx', { skip: !existsSync(NGINX_BIN) && `${NGIN
       'ok    client IP 127.0.0.1 taken from X-Forwarded-For',
       'ok    WebSocket upgrade on /websockets/ passes; frames flow both ways',
       'ok    an idle request outlives 4 s',
+      'ok    an idle WebSocket outlives 4 s',
       'no problems found',
     ]) assert.ok(r.stdout.includes(line), `missing "${line}" in:\n${r.stdout}`);
     assert.match(r.stdout, /ok {4}Server-Sent Events are not buffered/);
@@ -96,5 +100,16 @@ describe('tidings diag through nginx', { skip: !existsSync(NGINX_BIN) && `${NGIN
     }
     assert.ok(fails.length >= 5, r.stdout);
     assert.match(r.stdout, /\d+ problems found\n$/);
+  });
+
+  it('a read timeout below the idle wait cuts both an idle request and an idle WebSocket, and says so', async () => {
+    const r = await diag(impatient.url, 4);
+    assert.equal(r.code, 1, r.stdout);
+    const fails = r.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
+    assert.equal(fails.length, 2, r.stdout);
+    assert.match(fails[0], /^FAIL {2}an idle request was cut after \d+ s with HTTP 504/);
+    assert.match(fails[1], /^FAIL {2}an idle WebSocket was cut: closed \(\d+\) after \d+ s and 1 message\(s\)$/);
+    assert.match(r.stdout, /ok {4}WebSocket upgrade on \/websockets\/ passes/);
+    assert.match(r.stdout, /2 problems found\n$/);
   });
 });
