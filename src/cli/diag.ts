@@ -99,8 +99,9 @@ export async function runDiag(base: string, o: DiagOptions): Promise<number> {
 
   // Who arrives: the Origin check needs the browser's Host, sessions and limits need the client IP.
   const fwdFor = echo.headers['x-forwarded-for'];
-  const arrivedHost = echo.headers['x-forwarded-host'] ?? echo.host;
-  o.print(`info  tidings sees client IP ${echo.clientIp} (TCP peer ${echo.peer}), Host ${echo.host ?? '(none)'}, X-Forwarded-For ${fwdFor ?? '(none)'}, X-Forwarded-Proto ${echo.headers['x-forwarded-proto'] ?? '(none)'}`);
+  // The Host header itself: it is what tidings compares the browser's Origin with (X-Forwarded-Host is not used).
+  const arrivedHost = echo.host;
+  o.print(`info  tidings sees client IP ${echo.clientIp} (TCP peer ${echo.peer}), Host ${echo.host ?? '(none)'}, X-Forwarded-For ${fwdFor ?? '(none)'}, X-Forwarded-Proto ${echo.headers['x-forwarded-proto'] ?? '(none)'}, X-Forwarded-Host ${echo.headers['x-forwarded-host'] ?? '(none)'}`);
   if (arrivedHost !== url.host) fail(`the Host that arrives (${arrivedHost ?? 'none'}) is not the one asked for (${url.host}): browsers' sockets would be refused with TIDINGS_ORIGIN_FORBIDDEN`, FIX.host);
   else ok(`Host ${url.host} arrives`);
   // A Host other than the one asked for was rewritten on the way: something stands in front.
