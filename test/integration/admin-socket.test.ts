@@ -110,6 +110,11 @@ describe('the local admin socket', () => {
     assert.equal(r.status, 404);
     assert.equal(r.json.error.code, 'TIDINGS_NOT_FOUND');
     assert.equal((await overSocket(n.node.adminSocketPath!, 'GET', '/api/admin/status')).status, 200);
+    // A server-wide secret is never answered; a per-user key needs its context.
+    const secret = await overSocket(n.node.adminSocketPath!, 'GET', '/api/admin/config?key=tidings.push.token');
+    assert.deepEqual([secret.status, secret.json.value, secret.json.scope], [200, '[redacted]', 'server']);
+    const perUser = await overSocket(n.node.adminSocketPath!, 'GET', `/api/admin/config?key=${MAX_CONN}`);
+    assert.deepEqual([perUser.status, perUser.json.error.code], [400, 'TIDINGS_VALIDATION']);
   });
 
   it('group access makes it 0660; --url with --token (or TIDINGS_URL and TIDINGS_ADMIN_TOKEN) reaches a node over HTTP', async () => {
