@@ -44,7 +44,9 @@ export async function openAdminSocket(opts: { path: string; groupAccess: boolean
     return new AdminSocketError(path, `cannot create the admin socket ${path} (${code ?? (e as Error).message}); set tidings.admin.socket to a path the node may write, e.g. /run/tidings/admin.sock, or empty for none`);
   };
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // A folder made here lets in only who may use the socket (the group must traverse it for 0660);
+    // an existing one is the operator's to set.
+    mkdirSync(dirname(path), { recursive: true, mode: opts.groupAccess ? 0o750 : 0o700 });
   } catch (e) {
     throw unusable(e);
   }

@@ -61,6 +61,7 @@ describe('the local admin socket', () => {
     assert.equal(n.node.adminSocketPath, sock);
     assert.ok(lstatSync(sock).isSocket());
     assert.equal(statSync(sock).mode & 0o777, 0o600);
+    assert.equal(statSync(join(n.dir, 'run')).mode & 0o777, 0o700);
 
     const status = await cli(['status', '--config', n.dir]);
     assert.equal(status.code, 0, status.stderr);
@@ -121,6 +122,7 @@ describe('the local admin socket', () => {
     const n = await startNode({ properties: { 'tidings.admin.socketGroupAccess': true } });
     nodes.push(n);
     assert.equal(statSync(n.node.adminSocketPath!).mode & 0o777, 0o660);
+    assert.equal(statSync(join(n.dir, 'run')).mode & 0o777, 0o750, 'the group can reach the socket in the folder the node made');
     const other = makeConfigDir({ properties: { 'tidings.admin.socket': '' } });
     try {
       const r = await cli(['status', '--config', other.dir, '--url', n.url, '--token', 'test-admin-token']);
