@@ -112,6 +112,21 @@ export async function runDiag(base: string, o: DiagOptions): Promise<number> {
   else ok(`client IP ${echo.clientIp} taken from X-Forwarded-For`);
   if (proxied && url.protocol === 'https:' && echo.headers['x-forwarded-proto'] !== 'https') fail('the proxy does not send X-Forwarded-Proto: https', FIX.forwardedFor);
 
+  // The transports' own paths: a proxy with a location per path may route some of them elsewhere.
+  // Without a session tidings refuses them with its JSON error, which proves they reach it.
+  for (const path of ['socket.io/?EIO=4&transport=polling', 'api/push/poll', 'api/push/events']) {
+    const shown = `/${path.split('?')[0]}`;
+    try {
+      const r = await get(new URL(path, url));
+      const code = /"code":"(TIDINGS_\w+)"/.exec(r.body)?.[1];
+      if (code === undefined) fail(`${shown} does not reach tidings: HTTP ${r.status} without tidings' JSON error`, FIX.reach);
+      else if (code === 'TIDINGS_NOT_FOUND') note(`${shown} reaches tidings, but this node does not serve it (an older version?)`);
+      else ok(`${shown} reaches tidings (${r.status} ${code} without a session, as it should)`);
+    } catch (e) {
+      fail(`${shown}: ${(e as Error).message}`, FIX.reach);
+    }
+  }
+
   const ws = await wsCheck(url, 0);
   if (ws === null) ok('WebSocket upgrade on /websockets/ passes; frames flow both ways');
   else fail(`WebSocket upgrade on /websockets/ did not pass: ${ws}`, FIX.upgrade);

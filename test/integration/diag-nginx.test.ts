@@ -56,7 +56,7 @@ describe('tidings diag through nginx', { skip: !existsSync(NGINX_BIN) && `${NGIN
     node = await startNode({ properties: { 'tidings.http.trustProxy': true } });
     good = await startNginx(nginxConf(node.url, GOOD));
     broken = await startNginx(nginxConf(node.url, BROKEN));
-    impatient = await startNginx(nginxConf(node.url, GOOD.replace('proxy_read_timeout 10s;', 'proxy_read_timeout 2s;')));
+    impatient = await startNginx(nginxConf(node.url, GOOD.replace('proxy_read_timeout 10s;', 'proxy_read_timeout 2s;')).replace('    location / {', '    location /socket.io/ { return 404; }\n    location / {'));
   });
   after(async () => {
     await good?.stop();
@@ -78,6 +78,7 @@ describe('tidings diag through nginx', { skip: !existsSync(NGINX_BIN) && `${NGIN
       'ok    an idle WebSocket outlives 4 s',
       'no problems found',
     ]) assert.ok(r.stdout.includes(line), `missing "${line}" in:\n${r.stdout}`);
+    assert.match(r.stdout, /ok {4}\/socket\.io\/ reaches tidings \(401 TIDINGS_SESSION_MISSING without a session, as it should\)/);
     assert.match(r.stdout, /ok {4}Server-Sent Events are not buffered/);
     assert.match(r.stdout, /ok {4}streamed responses are not buffered/);
   });
@@ -102,14 +103,16 @@ describe('tidings diag through nginx', { skip: !existsSync(NGINX_BIN) && `${NGIN
     assert.match(r.stdout, /\d+ problems found\n$/);
   });
 
-  it('a read timeout below the idle wait cuts both an idle request and an idle WebSocket, and says so', async () => {
+  it('a location that sends /socket.io/ elsewhere, and a read timeout below the idle wait, which cuts both an idle request and an idle WebSocket', async () => {
     const r = await diag(impatient.url, 4);
     assert.equal(r.code, 1, r.stdout);
     const fails = r.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
-    assert.equal(fails.length, 2, r.stdout);
-    assert.match(fails[0], /^FAIL {2}an idle request was cut after \d+ s with HTTP 504/);
-    assert.match(fails[1], /^FAIL {2}an idle WebSocket was cut: closed \(\d+\) after \d+ s and 1 message\(s\)$/);
+    assert.equal(fails.length, 3, r.stdout);
+    // This one also sends /socket.io/ somewhere else than tidings.
+    assert.match(fails[0], /^FAIL {2}\/socket\.io\/ does not reach tidings: HTTP 404 without tidings' JSON error$/);
+    assert.match(fails[1], /^FAIL {2}an idle request was cut after \d+ s with HTTP 504/);
+    assert.match(fails[2], /^FAIL {2}an idle WebSocket was cut: closed \(\d+\) after \d+ s and 1 message\(s\)$/);
     assert.match(r.stdout, /ok {4}WebSocket upgrade on \/websockets\/ passes/);
-    assert.match(r.stdout, /2 problems found\n$/);
+    assert.match(r.stdout, /3 problems found\n$/);
   });
 });
