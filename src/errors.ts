@@ -57,6 +57,9 @@ export const ERRORS = {
   TIDINGS_BAD_URL: { status: 400, message: 'The request URL is malformed' },
   TIDINGS_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
   TIDINGS_REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time' },
+  // self-test through the balancer (tidings diag)
+  TIDINGS_DIAG_DISABLED: { status: 403, message: 'The self-test routes are off: tidings.diag.enabled is false' },
+  TIDINGS_DIAG_BUSY: { status: 429, message: 'Too many self-tests running on this node; try again shortly' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

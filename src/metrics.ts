@@ -1,6 +1,12 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Every metric tidings exports, on a registry of its own so several nodes can live in one process (tests). */
+/** Seconds, from a sub-millisecond Redis round trip to a remote delivery held for several seconds. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Every metric tidings exports, on a registry of its own so several nodes can live in one process (tests).
+ * docs/grafana-dashboard.json queries them (a test checks that every metric it names exists here).
+ */
 export class Metrics {
   readonly registry = new Registry();
   readonly published = new Counter({ name: 'tidings_events_published_total', help: 'Events accepted for publishing', labelNames: ['source'], registers: [this.registry] });
@@ -13,7 +19,29 @@ export class Metrics {
   readonly notifyUnknownUser = new Counter({ name: 'tidings_notify_unknown_user_total', help: 'Dovecot notifications for a user the directory does not know', registers: [this.registry] });
   readonly notifyReceived = new Counter({ name: 'tidings_notify_received_total', help: 'Dovecot notifications received', labelNames: ['event'], registers: [this.registry] });
 
+  // Remote-delivery buffer (events for connections on other nodes).
+  #readRemotePending: () => number = () => 0;
+  readonly remotePending: Gauge = new Gauge({ name: 'tidings_remote_buffer_pending', help: 'Event copies for other nodes not yet sent (buffered, queued for an unreachable node, or in flight)', registers: [this.registry], collect: (): void => this.remotePending.set(this.#readRemotePending()) });
+  readonly remoteDropped = new Counter({ name: 'tidings_remote_buffer_dropped_total', help: 'Event copies for other nodes dropped because tidings.remote.maxPending was exceeded', registers: [this.registry] });
+  readonly remoteCoalesced = new Counter({ name: 'tidings_remote_coalesced_total', help: 'Events for another node that joined one already buffered for the same user and path filter (identical ones collapsed)', registers: [this.registry] });
+  readonly remoteFlush = new Histogram({ name: 'tidings_remote_flush_seconds', help: 'From the first event of a batch being buffered to the batch being handed to the bus', buckets: LATENCY_BUCKETS, registers: [this.registry] });
+
+  // Cluster backend.
+  readonly redisRoundTrip = new Histogram({ name: 'tidings_redis_roundtrip_seconds', help: 'Round trip of a write to Redis (the bus append of every remote batch and readiness ping)', buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly busLag = new Histogram({ name: 'tidings_bus_lag_seconds', help: 'Time a message takes through the cluster bus to its reader: the readiness ping through this node\'s own inbox, every 2 s', buckets: LATENCY_BUCKETS, registers: [this.registry] });
+
+  // Resume, slow consumers, balancers, logins.
+  readonly historyReplays = new Counter({ name: 'tidings_history_replays_total', help: 'Resumes from an offset: result=recovered (the missed events were replayed) or not_recovered (too old, or another epoch)', labelNames: ['result'], registers: [this.registry] });
+  readonly relayedPolls = new Counter({ name: 'tidings_relayed_polls_total', help: 'Engine.IO polling requests served for a session whose owner is another node', registers: [this.registry] });
+  readonly loginFailures = new Counter({ name: 'tidings_login_failures_total', help: 'Failed logins by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly loginLimited = new Counter({ name: 'tidings_login_limited_total', help: 'Logins refused with 429 because an IP or a login had too many failures', registers: [this.registry] });
+
   constructor(opts: { defaults?: boolean } = {}) {
     if (opts.defaults) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Gauges read at scrape time from the component that knows the number. */
+  sampleRemotePending(read: () => number): void {
+    this.#readRemotePending = read;
   }
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { CredentialCheck } from '../auth/credential-check.js';
 import { DeviceCookies } from '../auth/device-cookies.js';
@@ -15,10 +17,12 @@ import { SessionExpiryWatch } from '../auth/session-expiry-watch.js';
 import { DedupeWindow } from '../delivery/dedupe-window.js';
 import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
+import { openAdminSocket, type AdminSocket } from '../http/admin-socket.js';
 import { buildHttp } from '../http/app.js';
 import { HttpDrain } from '../http/drain.js';
 import { dispatch } from '../http/dispatcher.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
+import { registerDiagRoutes } from '../http/routes/diag-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
 import { registerNotifyRoutes } from '../http/routes/notify-routes.js';
 import { registerPushRoutes } from '../http/routes/push-routes.js';
@@ -26,7 +30,8 @@ import { registerSessionRoutes } from '../http/routes/session-routes.js';
 import { registerWebRoutes } from '../http/routes/web-routes.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
-import { HandshakeGate } from '../sockets/handshake-gate.js';
+import { clientIp, HandshakeGate } from '../sockets/handshake-gate.js';
+import { DiagWsEndpoint } from '../sockets/diag-ws-endpoint.js';
 import { PlainWsEndpoint } from '../sockets/plain-ws-endpoint.js';
 import { SocketIoEndpoint } from '../sockets/socketio-endpoint.js';
 import { memoryBackends, type Backends } from './backends.js';
@@ -59,6 +64,7 @@ export class TidingsNode {
   readonly #server;
   readonly #socketIo: SocketIoEndpoint;
   readonly #plainWs: PlainWsEndpoint;
+  readonly #diagWs: DiagWsEndpoint;
   readonly #expiry: SessionExpiryWatch;
   readonly #readiness: Readiness;
   readonly #drain: HttpDrain;
@@ -67,6 +73,7 @@ export class TidingsNode {
   #unwatch: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
   #address: AddressInfo | undefined;
+  #adminSocket: AdminSocket | undefined;
 
   constructor(opts: NodeOptions) {
     const env = opts.env ?? process.env;
@@ -75,7 +82,7 @@ export class TidingsNode {
     this.nodeId = s['tidings.node.id'] || `node-${randomBytes(4).toString('hex')}`;
     const root = opts.log ?? createLogger({ level: s['tidings.log.level'] });
     this.log = root.child({ node: this.nodeId });
-    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir) : memoryBackends(this.nodeId, undefined, this.log.child({ component: 'bus' }));
+    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir, this.metrics) : memoryBackends(this.nodeId, undefined, this.log.child({ component: 'bus' }));
     this.config = new ConfigService({ dir: opts.configDir, env, store: this.backends.configStore, log: this.log.child({ component: 'config' }), initial: loaded });
 
     const settings = () => this.config.settings;
@@ -97,7 +104,13 @@ export class TidingsNode {
       maxPending: () => settings()['tidings.remote.maxPending'],
       send: (nodeId, batch) => this.backends.bus.sendToNode(nodeId, { type: 'deliver', from: this.nodeId, batch }),
       log: this.log.child({ component: 'remote-buffer' }),
+      observe: {
+        coalesced: () => this.metrics.remoteCoalesced.inc(),
+        dropped: (n) => this.metrics.remoteDropped.inc(n),
+        flushed: (ms) => this.metrics.remoteFlush.observe(ms / 1000),
+      },
     });
+    this.metrics.sampleRemotePending(() => this.remoteBuffer.stats().pending);
     this.publisher = new Publisher({
       nodeId: this.nodeId,
       hub: this.hub,
@@ -121,9 +134,17 @@ export class TidingsNode {
     this.app = app;
     this.#server = server;
     this.#drain = new HttpDrain(app);
-    this.#readiness = new Readiness({ check: (ms) => this.backends.bus.selfCheck(ms), registered: () => this.backends.registry.registered(), log: this.log });
+    this.#readiness = new Readiness({
+      check: async (ms) => {
+        const t0 = performance.now();
+        const ok = await this.backends.bus.selfCheck(ms);
+        // The readiness ping goes through this node's own bus inbox: its time there is the bus's lag.
+        if (ok && this.backends.kind === 'redis') this.metrics.busLag.observe((performance.now() - t0) / 1000);
+        return ok;
+      },
+      registered: () => this.backends.registry.registered(), log: this.log });
     registerHealthRoutes(app, { ready: () => this.#readiness.state(), metrics: this.metrics });
-    registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), credentials: new CredentialCheck(), devices: new DeviceCookies(() => settings()['tidings.login.deviceKey']), endSession: (id) => this.#endSessionEverywhere(id) });
+    registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), credentials: new CredentialCheck(), devices: new DeviceCookies(() => settings()['tidings.login.deviceKey']), metrics: this.metrics, endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
     registerWebRoutes(app);
     registerNotifyRoutes(app, { config: this.config, publisher: this.publisher, metrics: this.metrics, log: this.log.child({ component: 'notify' }) });
@@ -132,11 +153,16 @@ export class TidingsNode {
       reloadCluster: () => this.reloadCluster(),
       announceConfigChange: (reason) => this.backends.bus.broadcast({ type: 'config-changed', from: this.nodeId, reason }),
       status: async () => ({ nodeId: this.nodeId, members: await this.backends.registry.members() }),
+      volatileStore: this.backends.kind === 'memory',
     });
+    const diag = { nodeId: this.nodeId, enabled: () => settings()['tidings.diag.enabled'], clientIp: (req: IncomingMessage) => clientIp(req, settings()['tidings.http.trustProxy']), trustsPeer: () => settings()['tidings.http.trustProxy'] };
+    registerDiagRoutes(app, diag);
+    this.#diagWs = new DiagWsEndpoint(diag);
     dispatch(server, {
       http: handler,
       socketIo: { handleRequest: (req, res) => void this.#socketIo.handleRequest(req, res), handleUpgrade: (req, socket, head) => void this.#socketIo.handleUpgrade(req, socket, head) },
       plainWs: { handleUpgrade: (req, socket, head) => void this.#plainWs.handleUpgrade(req, socket, head) },
+      diagWs: { matches: (url) => DiagWsEndpoint.matches(url), handleUpgrade: (req, socket, head) => this.#diagWs.handleUpgrade(req, socket, head) },
       stopping: () => this.#stopping !== undefined,
     });
   }
@@ -166,10 +192,24 @@ export class TidingsNode {
     });
     await this.app.listen({ host: s['tidings.http.host'], port: s['tidings.http.port'] });
     this.#address = this.#server.address() as AddressInfo;
+    // After the TCP port: a second node started by mistake fails on the port, the clearer message.
+    if (s['tidings.admin.socket']) {
+      try {
+        this.#adminSocket = await openAdminSocket({ path: resolvePath(this.config.current.dir, s['tidings.admin.socket']), groupAccess: s['tidings.admin.socketGroupAccess'], handler: (req, res) => this.app.routing(req, res) });
+      } catch (e) {
+        await this.app.close();
+        throw e;
+      }
+    }
     if (s['tidings.config.watch']) this.#unwatch = watchConfigDir(this.config.current.dir, () => void this.reloadCluster(), this.log);
     await this.#readiness.start();
-    this.log.info({ host: this.#address.address, port: this.#address.port, backends: this.backends.kind }, `tidings listening on http://${this.#address.address}:${this.#address.port}`);
+    this.log.info({ host: this.#address.address, port: this.#address.port, backends: this.backends.kind, adminSocket: this.#adminSocket?.path ?? null }, `tidings listening on http://${this.#address.address}:${this.#address.port}`);
     return this.#address;
+  }
+
+  /** The local admin socket's path, or null when `tidings.admin.socket` is empty. */
+  get adminSocketPath(): string | null {
+    return this.#adminSocket?.path ?? null;
   }
 
   get url(): string {
@@ -212,6 +252,8 @@ export class TidingsNode {
       const closed = (await this.#hubEmpty(deadline)) && (await this.#socketIo.idle(deadline));
       if (!closed) this.log.warn({ open: this.hub.size, engineIo: this.#socketIo.engine.clientsCount }, 'sockets still open at the grace deadline; cutting them');
       this.#plainWs.close();
+      this.#diagWs.close();
+      await this.#adminSocket?.close();
       await this.#socketIo.close().catch(() => undefined);
       await this.app.close();
       this.remoteBuffer.stop();

@@ -31,6 +31,15 @@ export interface Lookup extends Resolved {
   readonly redacted: boolean;
 }
 
+/** `config get` of a server-wide key: one value for the whole node, so no context or user. */
+export interface ServerLookup extends Resolved {
+  readonly key: string;
+  readonly context: null;
+  readonly user: null;
+  readonly type: string;
+  readonly redacted: boolean;
+}
+
 /**
  * Holds the configuration in force: files (reloadable), run-time values from the config store,
  * and the cascade resolver built over both. Any change builds a new resolver, which is how
@@ -99,6 +108,26 @@ export class ConfigService {
     const r = userId === null ? this.resolveForContext(key, contextId) : this.resolve(key, { userId, contextId });
     const redacted = spec?.type === 'secret' && r.raw !== null && r.raw !== '';
     return Object.freeze({ ...r, value: redacted ? '[redacted]' : r.value, raw: redacted ? '[redacted]' : r.raw, key, context: contextId, user: userId, type: spec?.type ?? 'string', redacted });
+  }
+
+  /**
+   * A server-wide key (one that no context or user can override) needs no context to be looked up;
+   * asking so for a per-user key is refused, since its value in force depends on whom it is for.
+   */
+  lookupServer(key: string): ServerLookup {
+    const spec = specOf(key);
+    if (!spec && key.startsWith('tidings.')) throw new TidingsError('TIDINGS_UNKNOWN_KEY', `No such configuration key: ${key}`);
+    if (spec?.cascade || !spec) throw new TidingsError('TIDINGS_VALIDATION', `${key} may differ per context and user: give the context (and user) to look it up for`);
+    const sv = this.#loaded.server.get(key);
+    const value = (this.#loaded.settings as Record<string, unknown>)[key] as Resolved['value'];
+    const redacted = spec.type === 'secret' && sv !== undefined && sv.value !== '';
+    return Object.freeze({
+      key, context: null, user: null, type: spec.type, redacted,
+      value: redacted ? '[redacted]' : value,
+      raw: redacted ? '[redacted]' : sv?.value ?? null,
+      scope: sv ? 'server' : 'default',
+      source: sv ? describeSource(sv) : 'built-in default',
+    });
   }
 
   /** Listeners get the keys whose server-scope value in force changed (empty for store-only changes). */

@@ -23,20 +23,38 @@ export interface LoadedConfig {
 
 const EMPTY_DIRECTORY: Directory = Object.freeze({ contexts: new Map(), users: new Map(), byLogin: new Map() });
 
-/** Reads `dir`; throws the first ConfigError found (file, line, key). Pure apart from reading files. */
-export function loadConfig(dir: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  if (!isDir(dir)) throw new ConfigError(dir, null, null, 'config directory does not exist');
+/**
+ * Reads `dir`; throws the first ConfigError found (file, line, key). Pure apart from reading files.
+ * Given `errors`, it throws none: every problem is appended there and loading goes on with what
+ * could be read (`tidings config check` prints them all, as `nginx -t` does).
+ */
+export function loadConfig(dir: string, env: NodeJS.ProcessEnv = process.env, errors?: ConfigError[]): LoadedConfig {
+  if (!isDir(dir)) {
+    const e = new ConfigError(dir, null, null, 'config directory does not exist');
+    if (!errors) throw e;
+    errors.push(e);
+  }
   const server = new Map<string, SourcedValue>();
+  /** One file's parse: its first problem is reported and the file contributes what the parser keeps. */
+  const read = <T>(file: string, parse: (text: string) => T, empty: T): T => {
+    try {
+      return parse(readFileSync(join(dir, file), 'utf8'));
+    } catch (e) {
+      if (!errors) throw e;
+      errors.push(e instanceof ConfigError ? e : new ConfigError(file, null, null, `cannot read: ${(e as Error).message}`));
+      return empty;
+    }
+  };
 
   for (const name of listFiles(dir, '.properties')) {
-    for (const e of parseProperties(readFileSync(join(dir, name), 'utf8'), name)) {
+    for (const e of read(name, (t) => parseProperties(t, name), [])) {
       server.set(e.key, Object.freeze({ value: e.value, file: name, line: e.line }));
     }
   }
 
   const meta: MetaEntry[] = [];
   for (const name of listFiles(join(dir, 'meta'), '.yml', '.yaml')) {
-    meta.push(...parseMetaFile(readFileSync(join(dir, 'meta', name), 'utf8'), `meta/${name}`));
+    meta.push(...read(`meta/${name}`, (t) => parseMetaFile(t, `meta/${name}`, errors), []));
   }
   for (const key of Object.keys(SCHEMA)) {
     const name = envNameOf(key);
@@ -47,29 +65,36 @@ export function loadConfig(dir: string, env: NodeJS.ProcessEnv = process.env): L
 
   const contextSets: ContextSetBlock[] = [];
   for (const name of listFiles(join(dir, 'contextSets'), '.yml', '.yaml')) {
-    contextSets.push(...parseContextSetFile(readFileSync(join(dir, 'contextSets', name), 'utf8'), `contextSets/${name}`));
+    contextSets.push(...read(`contextSets/${name}`, (t) => parseContextSetFile(t, `contextSets/${name}`, errors), []));
   }
 
   const dirFile = ['directory.yml', 'directory.yaml'].find((n) => isFile(join(dir, n)));
-  const directory = dirFile ? parseDirectory(readFileSync(join(dir, dirFile), 'utf8'), dirFile) : EMPTY_DIRECTORY;
+  const directory = dirFile ? read(dirFile, (t) => parseDirectory(t, dirFile, errors), EMPTY_DIRECTORY) : EMPTY_DIRECTORY;
 
-  const settings = typedSettings(server);
+  const settings = typedSettings(server, errors);
   return Object.freeze({ dir, server, settings, directory, contextSets: Object.freeze(contextSets), meta: Object.freeze(meta) });
 }
 
-/** Server scope as typed values; an unknown `tidings.*` key or a value of the wrong type is an error at its line. */
-export function typedSettings(server: ReadonlyMap<string, SourcedValue>): Settings {
+/**
+ * Server scope as typed values; an unknown `tidings.*` key or a value of the wrong type is an error at
+ * its line (thrown, or appended to `errors` with the default kept for that key).
+ */
+export function typedSettings(server: ReadonlyMap<string, SourcedValue>, errors?: ConfigError[]): Settings {
+  const fail = (e: ConfigError): void => {
+    if (!errors) throw e;
+    errors.push(e);
+  };
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(SCHEMA)) out[key] = spec.default;
   for (const [key, sv] of server) {
     const spec = specOf(key);
     if (!spec) {
-      if (key.startsWith('tidings.')) throw new ConfigError(sv.file, sv.line, key, 'unknown key (a typo?)');
+      if (key.startsWith('tidings.')) fail(new ConfigError(sv.file, sv.line, key, 'unknown key (a typo?)'));
       continue;
     }
     const c = coerce(spec, sv.value);
-    if (!c.ok) throw new ConfigError(sv.file, sv.line, key, `expected ${c.expected}, got '${sv.value}'`);
-    out[key as ConfigKey] = c.value;
+    if (!c.ok) fail(new ConfigError(sv.file, sv.line, key, `expected ${c.expected}, got '${sv.value}'`));
+    else out[key as ConfigKey] = c.value;
   }
   return Object.freeze(out) as Settings;
 }

@@ -55,7 +55,9 @@ export const SCHEMA = {
   'tidings.push.maxDepth': int(32, 1, 512, 'Deepest nesting of objects and arrays in a published event\'s data (or in each of its args; a flat object is 1); deeper is 400 TIDINGS_TOO_DEEP.', { reloadable: true }),
   'tidings.notify.login': secret('Basic-auth login Dovecot uses for the notify endpoint; empty = it answers 403.'),
   'tidings.notify.password': secret('Basic-auth password Dovecot uses for the notify endpoint.'),
-  'tidings.admin.token': secret('Bearer token for the /api/admin routes and the CLI; empty = admin API answers 403.'),
+  'tidings.admin.token': secret('Bearer token for the /api/admin routes over HTTP (remote use); empty = they answer 403 over HTTP. The local admin socket needs none.'),
+  'tidings.admin.socket': str('run/admin.sock', 'UNIX socket on which the CLI on this machine reaches the node without a token; its file permissions are the access control. Relative to the config directory; empty = none. A second node on the same machine needs its own.'),
+  'tidings.admin.socketGroupAccess': bool(false, 'Let the server user\'s group use the admin socket too (mode 0660 instead of 0600).'),
   'tidings.session.lifetimeSeconds': int(3600, 10, 31_536_000, 'Session lifetime: login and every new connection slide it forward, an open socket does not; when it lapses, its sockets on every node are closed.', { reloadable: true }),
   'tidings.session.cookieSecure': bool(false, 'Mark the secret cookie Secure (set true behind HTTPS).', { reloadable: true }),
   'tidings.session.cookieSameSite': str('Lax', 'SameSite of the secret cookie: Strict, Lax or None (None needs HTTPS; use it when allowedOrigins are on other sites).', { reloadable: true }),
@@ -81,6 +83,7 @@ export const SCHEMA = {
   'tidings.remote.maxPending': int(10000, 1, 10_000_000, 'Remote batches kept while Redis is unreachable; overflow is dropped and counted.', { reloadable: true }),
   'tidings.config.watch': bool(true, 'Reload when a file in the config directory changes.'),
   'tidings.log.level': oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'fatal, error, warn, info, debug, trace or silent; a reload applies it to every component\'s logger.', { reloadable: true }),
+  'tidings.diag.enabled': bool(true, 'Serve the self-test routes /api/diag/… and /websockets/tidings-diag that `tidings diag URL` uses through the balancer (bounded: a few at a time, at most 300 s each).', { reloadable: true }),
 } as const;
 
 export type Schema = typeof SCHEMA;

@@ -53,6 +53,14 @@ export interface RemoteBufferOptions {
   maxPending?: () => number;
   now?: () => number;
   log?: { warn(obj: object, msg: string): void };
+  /** Metrics hooks: coalesced offers, dropped copies, and each sent batch's age (ms since its oldest event was buffered). */
+  observe?: RemoteBufferObserver;
+}
+
+export interface RemoteBufferObserver {
+  coalesced(): void;
+  dropped(copies: number): void;
+  flushed(ageMs: number): void;
 }
 
 /** Default of `tidings.remote.maxPending` in src/config/schema.ts. */
@@ -74,6 +82,8 @@ interface Element {
 interface Queued {
   /** Seq of the element it came from: queues stay sorted by it, so the smallest head is the oldest. */
   readonly seq: number;
+  /** When its element's first event was buffered. */
+  readonly first: number;
   item: RemoteBatchItem;
 }
 
@@ -92,6 +102,7 @@ export class RemoteBuffer {
   private readonly maxPending: () => number;
   private readonly now: () => number;
   private readonly log: RemoteBufferOptions['log'];
+  private readonly observe: RemoteBufferObserver | undefined;
 
   /** Insertion order of a Map = order of first offer, which is the emission order. */
   private readonly elements = new Map<string, Element>();
@@ -114,6 +125,7 @@ export class RemoteBuffer {
     this.maxPending = options.maxPending ?? (() => DEFAULT_MAX_PENDING);
     this.now = options.now ?? Date.now;
     this.log = options.log;
+    this.observe = options.observe;
   }
 
   offer(offer: RemoteOffer): void {
@@ -124,6 +136,8 @@ export class RemoteBuffer {
     if (!el) {
       el = { seq: this.seq++, user: offer.user, pathFilter: offer.pathFilter, first: now, last: now, targets: new Set(), payloads: [], sourceTokens: [], seen: new Map() };
       this.elements.set(key, el);
+    } else {
+      this.observe?.coalesced();
     }
     // Every offer re-arms, a collapsed duplicate included; the cap is applied when checking due-ness.
     el.last = now;
@@ -198,7 +212,7 @@ export class RemoteBuffer {
       for (const nodeId of el.targets) {
         let q = this.nodes.get(nodeId);
         if (!q) this.nodes.set(nodeId, (q = { items: [], inFlight: null, failing: false }));
-        q.items.push({ seq: el.seq, item });
+        q.items.push({ seq: el.seq, first: el.first, item });
         this.queuedPayloads += el.payloads.length;
       }
     }
@@ -224,6 +238,7 @@ export class RemoteBuffer {
       () => {
         this.sentBatches++;
         this.sentPayloads += count;
+        if (this.observe) this.observe.flushed(this.now() - Math.min(...batch.map((b) => b.first)));
         q.failing = false;
         ok = true;
       },
@@ -271,6 +286,7 @@ export class RemoteBuffer {
       else head.item = { ...head.item, payloads: head.item.payloads.slice(drop), sourceTokens: head.item.sourceTokens.slice(drop) };
       this.queuedPayloads -= drop;
       this.dropped += drop;
+      this.observe?.dropped(drop);
       excess -= drop;
     }
     for (const [nodeId, q] of this.nodes) if (q.items.length === 0 && !q.inFlight) this.nodes.delete(nodeId);

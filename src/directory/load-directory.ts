@@ -1,4 +1,5 @@
-import { isScalar, isSeq } from 'yaml';
+import { isScalar, isSeq, type Pair } from 'yaml';
+import { ConfigError } from '../config/config-error.js';
 import type { SourcedValue } from '../config/sourced.js';
 import { keyText, YamlSource } from '../config/yaml-source.js';
 import type { DirContext, Directory, DirUser } from './directory.js';
@@ -6,32 +7,50 @@ import { userKey } from '../domain/types.js';
 
 const SCHEMES = /^\{(ARGON2ID|SCRYPT|PLAIN)\}/;
 
-/** Parses `directory.yml`; every problem is a ConfigError with the file and line. */
-export function parseDirectory(text: string, file: string): Directory {
+/**
+ * Parses `directory.yml`; every problem is a ConfigError with the file and line. Without `errors`
+ * the first one is thrown; with it, each bad entry's problem is appended and the entry skipped.
+ */
+export function parseDirectory(text: string, file: string, errors?: ConfigError[]): Directory {
   const y = new YamlSource(text, file);
+  const each = (nodes: unknown[], parse: (node: unknown) => void): void => {
+    for (const node of nodes) {
+      try {
+        parse(node);
+      } catch (e) {
+        if (!errors || !(e instanceof ConfigError)) throw e;
+        errors.push(e);
+      }
+    }
+  };
   const contexts = new Map<number, DirContext>();
   const users = new Map<string, DirUser>();
   const byLogin = new Map<string, DirUser>();
-  for (const top of y.pairs(y.root, 'directory.yml')) {
-    const k = keyText(top);
-    if (k !== 'contexts' && k !== 'users') throw y.error(top.key, k, "unknown top-level key (expected 'contexts' or 'users')");
-  }
+  each(y.pairs(y.root, 'directory.yml'), (top) => {
+    const k = keyText(top as Pair);
+    if (k !== 'contexts' && k !== 'users') throw y.error((top as Pair).key, k, "unknown top-level key (expected 'contexts' or 'users')");
+  });
   const section = (name: string): unknown[] => {
     const pair = y.pairs(y.root, 'directory.yml').find((p) => keyText(p) === name);
     if (!pair || pair.value === null) return [];
-    if (!isSeq(pair.value)) throw y.error(pair.value, name, `'${name}' must be a list`);
+    if (!isSeq(pair.value)) {
+      const e = y.error(pair.value, name, `'${name}' must be a list`);
+      if (!errors) throw e;
+      errors.push(e);
+      return [];
+    }
     return pair.value.items;
   };
 
-  for (const node of section('contexts')) {
+  each(section('contexts'), (node) => {
     const f = fields(y, node, 'context', ['id', 'name', 'tags', 'config']);
     const id = y.intValue(req(y, node, f, 'id', 'context'), 'id', 'context id');
     if (contexts.has(id)) throw y.error(f.get('id'), 'id', `duplicate context id ${id}`);
     const name = f.has('name') ? y.scalarText(f.get('name'), 'name', 'context name') : String(id);
     contexts.set(id, Object.freeze({ id, name, tags: Object.freeze(y.stringList(f.get('tags'), 'tags', 'a tag')), config: configOf(y, f.get('config')) }));
-  }
+  });
 
-  for (const node of section('users')) {
+  each(section('users'), (node) => {
     const f = fields(y, node, 'user', ['id', 'context', 'login', 'password', 'mailEnabled', 'config']);
     const id = y.intValue(req(y, node, f, 'id', 'user'), 'id', 'user id');
     const contextId = y.intValue(req(y, node, f, 'context', 'user'), 'context', 'user context');
@@ -51,7 +70,7 @@ export function parseDirectory(text: string, file: string): Directory {
     const user: DirUser = Object.freeze({ id, contextId, key, login, password, mailEnabled, config: configOf(y, f.get('config')) });
     users.set(key, user);
     byLogin.set(login.toLowerCase(), user);
-  }
+  });
   return Object.freeze({ contexts, users, byLogin });
 }
 

@@ -13,6 +13,8 @@ export interface DispatchTargets {
   readonly socketIo: { handleRequest: RawHandler; handleUpgrade: UpgradeHandler };
   /** Plain WebSockets at `/websockets/…`. */
   readonly plainWs: { handleUpgrade: UpgradeHandler };
+  /** The self-test WebSocket of `tidings diag` (under `/websockets/`, so it is asked first). */
+  readonly diagWs: { matches(url: string): boolean; handleUpgrade: UpgradeHandler };
   /** True once the node stops: no new upgrade is accepted. */
   stopping(): boolean;
 }
@@ -41,7 +43,7 @@ export function dispatch(server: Server, t: DispatchTargets): void {
     if (t.stopping()) return refuseUpgrade(socket, new TidingsError('TIDINGS_SHUTTING_DOWN'));
     const endpoint = endpointOf(req.url);
     if (endpoint === 'socket.io') return t.socketIo.handleUpgrade(req, socket, head);
-    if (endpoint === 'websockets') return t.plainWs.handleUpgrade(req, socket, head);
+    if (endpoint === 'websockets') return t.diagWs.matches(req.url ?? '/') ? t.diagWs.handleUpgrade(req, socket, head) : t.plainWs.handleUpgrade(req, socket, head);
     refuseUpgrade(socket, new TidingsError('TIDINGS_NOT_FOUND', `No WebSocket endpoint at ${(req.url ?? '/').split('?')[0]}`));
   });
 }

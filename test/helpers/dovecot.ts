@@ -2,7 +2,7 @@
  * A real Dovecot 2.3 (Debian's dovecot-core, -lmtpd, -imapd) run as its own instance for tests:
  * own config, base_dir and state_dir in a fresh temp dir, LMTP and IMAP on free loopback ports,
  * push_notification `ox` pointed at a URL of the test's choosing.
- * What Dovecot sends is described in the README ("Mail push from Dovecot").
+ * The settings tidings needs are the README's dovecot.conf block, as printed (readmeDovecotBlock).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { ImapClient, imapQuote } from './imap-client.js';
 import { lmtpDeliver, type LmtpDelivery } from './lmtp-client.js';
 import { freePort } from './ports.js';
+import { readmeBlocks } from './readme.js';
 import { waitFor } from './wait.js';
 
 export const DOVECOT_BIN = '/usr/sbin/dovecot';
@@ -66,10 +67,26 @@ function doublePercent(s: string): string {
   return s.replace(/%/g, '%%');
 }
 
+/**
+ * The README's dovecot.conf block, as printed: the suite's Dovecot runs with exactly what operators
+ * are told to write. Only the driver's URL (this test's tidings and credentials) and its options
+ * are put in; the instance's own paths, users and listeners come from renderConfig.
+ */
+export function readmeDovecotBlock(): string {
+  const block = readmeBlocks('Mail push from Dovecot').find((b) => b.lang === 'conf');
+  if (!block) throw new Error('README.md: the Dovecot section has no ```conf block');
+  return block.text;
+}
+
+const DRIVER_LINE = /^(\s*push_notification_driver = )ox:url=\S+$/m;
+
 function renderConfig(dir: string, o: DovecotOptions, instance: string, lmtpPort: number, imapPort: number): string {
   const driver = ['ox:url=' + doublePercent(o.pushUrl)];
   if (o.userFromMetadata) driver.push('user_from_metadata');
   if (o.driverOptions?.trim()) driver.push(doublePercent(o.driverOptions.trim()));
+  const readme = readmeDovecotBlock();
+  if (readme.match(new RegExp(DRIVER_LINE.source, 'gm'))?.length !== 1) throw new Error('README.md: the Dovecot block must have one push_notification_driver = ox:url=… line');
+  const tidingsPart = readme.replace(DRIVER_LINE, (_m, lead: string) => `${lead}${driver.join(' ')}`);
   return `# written by test/helpers/dovecot.ts; complete, does not include /etc/dovecot
 instance_name = ${instance}
 base_dir = ${dir}/run
@@ -88,9 +105,7 @@ auth_mechanisms = plain login
 
 first_valid_uid = 500
 mail_location = maildir:~/Maildir
-
-imap_metadata = yes
-mail_attribute_dict = file:%h/dovecot-metadata
+postmaster_address = postmaster@example.com
 
 passdb {
   driver = passwd-file
@@ -99,15 +114,6 @@ passdb {
 userdb {
   driver = passwd-file
   args = username_format=%u ${dir}/users
-}
-
-protocol lmtp {
-  mail_plugins = $mail_plugins notify push_notification
-  postmaster_address = postmaster@example.com
-}
-
-plugin {
-  push_notification_driver = ${driver.join(' ')}
 }
 
 service imap-login {
@@ -125,7 +131,9 @@ service lmtp {
     port = ${lmtpPort}
   }
 }
-`;
+
+# --- from README.md, "Mail push from Dovecot" ---
+${tidingsPart}`;
 }
 
 function checkOptions(o: DovecotOptions): void {

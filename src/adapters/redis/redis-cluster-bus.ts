@@ -17,6 +17,8 @@ export interface RedisClusterBusOptions {
   readonly inboxTtlMs?: number;
   /** XREAD BLOCK timeout; only bounds how long a stop waits. Default 5000. */
   readonly readBlockMs?: number;
+  /** Metrics hook: seconds of each append's round trip to Redis. */
+  readonly onRoundTrip?: (seconds: number) => void;
 }
 
 /**
@@ -45,6 +47,7 @@ export class RedisClusterBus implements ClusterBus {
   readonly #ttlMs: number;
   readonly #blockMs: number;
   readonly #receiver: BusReceiver;
+  readonly #onRoundTrip: ((seconds: number) => void) | undefined;
   readonly #pings = new Map<string, () => void>();
 
   #reader: RedisClient | null = null;
@@ -68,6 +71,7 @@ export class RedisClusterBus implements ClusterBus {
     this.#ttlMs = opts.inboxTtlMs ?? 300_000;
     this.#blockMs = opts.readBlockMs ?? 5000;
     this.#receiver = new BusReceiver(opts.nodeId, opts.log);
+    this.#onRoundTrip = opts.onRoundTrip;
   }
 
   async start(): Promise<void> {
@@ -133,6 +137,7 @@ export class RedisClusterBus implements ClusterBus {
 
   /** XADD and refresh the inbox TTL in one round trip (same key, so one slot on a Cluster). */
   async #append(inbox: string, field: 'data' | 'ping', value: string): Promise<void> {
+    const t0 = performance.now();
     const results = await this.#client
       .pipeline()
       .xadd(inbox, 'MAXLEN', '~', this.#maxLen, '*', field, value)
@@ -140,6 +145,7 @@ export class RedisClusterBus implements ClusterBus {
       .exec();
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw failed?.[0] ?? new Error('redis pipeline was aborted');
+    this.#onRoundTrip?.((performance.now() - t0) / 1000);
   }
 
   async #readLoop(reader: RedisClient): Promise<void> {

@@ -43,9 +43,18 @@ function columnText(col: number | null, exprColumn: number): string {
   return col !== null ? `column ${col}` : `column ${exprColumn} of the expression`;
 }
 
-export function parseContextSetFile(text: string, file: string): ContextSetBlock[] {
+/** Throws the first bad block; given `errors`, appends every bad block's problem there and skips it. */
+export function parseContextSetFile(text: string, file: string, errors?: ConfigError[]): ContextSetBlock[] {
   const y = new YamlSource(text, file);
-  return y.topPairs('a mapping of named entries').map((pair) => parseBlock(y, pair));
+  return y.topPairs('a mapping of named entries').flatMap((pair) => {
+    try {
+      return [parseBlock(y, pair)];
+    } catch (e) {
+      if (!errors || !(e instanceof ConfigError)) throw e;
+      errors.push(e);
+      return [];
+    }
+  });
 }
 
 function parseBlock(y: YamlSource, pair: Pair<unknown, unknown>): ContextSetBlock {

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TidingsError } from '../../errors.js';
-import type { ConfigService, Lookup, ReloadOutcome } from '../../config/config-service.js';
+import type { ConfigService, Lookup, ReloadOutcome, ServerLookup } from '../../config/config-service.js';
 import type { NodeInfo } from '../../ports/connection-registry.js';
+import { isLocalAdminRequest } from '../admin-socket.js';
 import { bearerOf, secretMatches } from '../bearer.js';
 import { objectBody, plainText, queryId, queryOne, reqStr, type Query } from '../validate.js';
 
@@ -12,12 +13,18 @@ export interface AdminDeps {
   /** Tell every other node that run-time values changed. */
   announceConfigChange(reason: string): Promise<void>;
   status(): Promise<{ nodeId: string; members: NodeInfo[] }>;
+  /** True on the in-memory backends: run-time values are lost when the node restarts. */
+  volatileStore: boolean;
 }
 
+const VOLATILE = 'this node runs on the in-memory backends: the value lives only until it restarts (put lasting values in directory.yml, or run on Redis)';
+
 /**
- * The operator's API, behind `tidings.admin.token`; the CLI is a client of it.
+ * The operator's API, behind `tidings.admin.token` over HTTP and open on the local admin socket
+ * (`tidings.admin.socket`, see admin-socket.ts); the CLI is a client of it.
  *
  *   GET    /api/admin/config?key=K&context=C[&user=U]   value in force, its scope and source
+ *   GET    /api/admin/config?key=K                       the same for a server-wide key
  *   PUT    /api/admin/config  {key, value, context, user?}  run-time value (config store); only
  *                                                         keys the schema marks `cascade`
  *   DELETE /api/admin/config?key=K&context=C[&user=U]   removes a run-time value (also one stored
@@ -30,6 +37,8 @@ export interface AdminDeps {
  */
 export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
   const auth = (req: FastifyRequest) => {
+    // The local admin socket's file permissions already decided who may ask.
+    if (isLocalAdminRequest(req.raw)) return;
     const token = d.config.settings['tidings.admin.token'];
     if (!token) throw new TidingsError('TIDINGS_ADMIN_DISABLED');
     if (!secretMatches(bearerOf(req.headers.authorization), token)) throw new TidingsError('TIDINGS_ADMIN_UNAUTHORIZED');
@@ -50,6 +59,7 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
     const q = req.query as Query;
     const key = queryOne(q, 'key');
     if (!key) throw new TidingsError('TIDINGS_VALIDATION', "query parameter 'key' is required");
+    if (q.context === undefined && q.user === undefined) return answer(d.config.lookupServer(key));
     const contextId = queryId(q, 'context') as number;
     const userId = queryId(q, 'user', true);
     return answer(d.config.lookup(key, contextId, userId));
@@ -63,7 +73,8 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
     const { contextId, userId } = scopeOf(b);
     const now = await d.config.set(key, value, contextId, userId);
     const announced = await announce(`set ${key}`);
-    return { ok: true, announced, ...answer(now), ...shadowNote(now, userId) };
+    if (d.volatileStore) req.log.warn({ key }, `run-time value of ${key} set: ${VOLATILE}`);
+    return { ok: true, announced, ...answer(now), ...shadowNote(now, userId), ...(d.volatileStore ? { warning: VOLATILE } : {}) };
   });
 
   app.delete('/api/admin/config', async (req) => {
@@ -94,7 +105,7 @@ export function registerAdminRoutes(app: FastifyInstance, d: AdminDeps): void {
   });
 }
 
-function answer(l: Lookup) {
+function answer(l: Lookup | ServerLookup) {
   return { key: l.key, context: l.context, user: l.user, value: l.value, scope: l.scope, source: l.source, type: l.type };
 }
 

@@ -3,6 +3,7 @@ import { TidingsError } from '../../errors.js';
 import type { CredentialCheck } from '../../auth/credential-check.js';
 import type { DeviceCookies } from '../../auth/device-cookies.js';
 import { sameSecret } from '../../auth/constant-time.js';
+import type { Metrics } from '../../metrics.js';
 import type { LoginLimiter } from '../../auth/login-limiter.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../../auth/session-service.js';
 import type { ConfigService } from '../../config/config-service.js';
@@ -15,6 +16,7 @@ export interface SessionRouteDeps {
   limiter: LoginLimiter;
   credentials: CredentialCheck;
   devices: DeviceCookies;
+  metrics: Pick<Metrics, 'loginFailures' | 'loginLimited'>;
   /** Closes every socket of the session on every node. */
   endSession(sessionId: string): Promise<void>;
 }
@@ -38,14 +40,21 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     };
     const attempt = { ip, login, device: d.devices.deviceOf(login, req.headers.cookie) };
     const wait = d.limiter.retryAfter(attempt, limits);
-    if (wait > 0) throw new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${wait} s`, undefined, { 'Retry-After': String(wait) });
+    if (wait > 0) {
+      d.metrics.loginLimited.inc();
+      throw new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${wait} s`, undefined, { 'Retry-After': String(wait) });
+    }
     const user = await d.credentials.check(d.config.directory, login, password);
     if (!user) {
       d.limiter.recordFailure(attempt, limits);
+      d.metrics.loginFailures.inc({ reason: 'bad_credentials' });
       throw new TidingsError('TIDINGS_BAD_CREDENTIALS');
     }
     d.limiter.recordSuccess(attempt);
-    if (!user.mailEnabled) throw new TidingsError('TIDINGS_USER_DISABLED');
+    if (!user.mailEnabled) {
+      d.metrics.loginFailures.inc({ reason: 'disabled' });
+      throw new TidingsError('TIDINGS_USER_DISABLED');
+    }
     const session = await d.sessions.create(user, ip);
     const maxAge = s['tidings.session.lifetimeSeconds'];
     const cookie = [`${SECRET_COOKIE}=${session.secret}`, 'Path=/', 'HttpOnly', `SameSite=${s['tidings.session.cookieSameSite']}`, `Max-Age=${maxAge}`];
