@@ -106,7 +106,7 @@ export class TidingsNode {
       gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics,
       pingIntervalMs: s['tidings.socketio.pingIntervalMs'], pingTimeoutMs: s['tidings.socketio.pingTimeoutMs'], maxBodyBytes: s['tidings.http.maxBodyBytes'],
     });
-    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'] });
+    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], pingIntervalMs: s['tidings.websocket.pingIntervalMs'] });
 
     const { app, server } = buildHttp({
       log: this.log,

@@ -1,3 +1,6 @@
+import { proxyEntryProblem } from '../http/client-ip.js';
+import { publicUrlProblem } from '../http/origin-policy.js';
+
 /**
  * Every configuration key tidings knows, with its type and its one default.
  * `cascade` keys may be set per context set, context and user; the rest are server-wide.
@@ -13,6 +16,8 @@ interface Spec<T extends ValueType, D> {
   readonly doc: string;
   readonly min?: number;
   readonly max?: number;
+  /** Why a value (each item, for a list) is not acceptable, or null; beyond what the type says. */
+  readonly check?: (value: string) => string | null;
 }
 
 const str = (def: string, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'string', string> => ({
@@ -25,8 +30,8 @@ const int = (def: number, min: number, max: number, doc: string, o: { reloadable
 const bool = (def: boolean, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'bool', boolean> => ({
   type: 'bool', default: def, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc,
 });
-const list = (doc: string, o: { reloadable?: boolean } = {}): Spec<'list', readonly string[]> => ({
-  type: 'list', default: [], reloadable: o.reloadable ?? false, cascade: false, doc,
+const list = (doc: string, o: { reloadable?: boolean; check?: (item: string) => string | null } = {}): Spec<'list', readonly string[]> => ({
+  type: 'list', default: [], reloadable: o.reloadable ?? false, cascade: false, doc, ...(o.check ? { check: o.check } : {}),
 });
 
 export const SCHEMA = {
@@ -39,7 +44,8 @@ export const SCHEMA = {
   'tidings.http.host': str('127.0.0.1', 'Listen address.'),
   'tidings.http.port': int(8009, 0, 65535, 'Listen port; 0 = any free port (the bound port is logged).'),
   'tidings.http.allowedOrigins': list('Comma-separated Origins allowed to open sockets, besides the server\'s own.', { reloadable: true }),
-  'tidings.http.trustProxy': bool(false, 'Take the client IP from X-Forwarded-For (only behind a trusted balancer).'),
+  'tidings.http.trustedProxies': list('Comma-separated IPs and CIDRs (IPv4, IPv6) of the proxies in front of tidings. Their X-Forwarded-For and X-Forwarded-Host are believed: the client IP is the rightmost X-Forwarded-For address that is not one of them. Empty = trust no one (the TCP peer is the client).', { reloadable: true, check: proxyEntryProblem }),
+  'tidings.http.publicUrl': list('Comma-separated public origins of this service as browsers see it (https://mail.example.com), counted as the server\'s own origin besides the Host header\'s.', { reloadable: true, check: publicUrlProblem }),
   'tidings.http.maxBodyBytes': int(65536, 1024, 16_777_216, 'Largest accepted request body in bytes; larger is 413.'),
   'tidings.node.id': str('', 'This node\'s id in the cluster; empty = generated at start.'),
   'tidings.redis.url': str('', 'Empty = embedded in-memory backends (single node). redis://, rediss://, redis+sentinel://…, or a comma-separated Redis Cluster seed list.'),
@@ -59,6 +65,7 @@ export const SCHEMA = {
   'tidings.connections.maxPerUser': int(8, 1, 10_000, 'Open connections allowed per user across the cluster, then 429.', { reloadable: true, cascade: true }),
   'tidings.socketio.pingIntervalMs': int(25000, 1000, 600_000, 'Socket.IO heartbeat interval.'),
   'tidings.socketio.pingTimeoutMs': int(20000, 1000, 600_000, 'Socket.IO heartbeat timeout.'),
+  'tidings.websocket.pingIntervalMs': int(25000, 100, 600_000, 'How often a plain WebSocket (/websockets/…) is pinged; a peer that has not answered the previous ping by the next one is closed. Keep it below every proxy\'s idle timeout.'),
   'tidings.dedupe.windowSeconds': int(300, 1, 604_800, 'How long an idempotency key is remembered.', { reloadable: true }),
   'tidings.longpoll.holdSeconds': int(40, 1, 600, 'How long a long-poll is held open without events before 304.', { reloadable: true }),
   'tidings.history.size': int(100, 0, 100_000, 'Events kept per user so long-poll and SSE clients can resume.', { reloadable: true }),
@@ -105,7 +112,13 @@ export function coerce(spec: KeySpec, raw: string): Coerced {
       }
       return { ok: true, value: n };
     }
-    case 'list':
-      return { ok: true, value: Object.freeze(text === '' ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '')) };
+    case 'list': {
+      const items = text === '' ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      for (const item of items) {
+        const problem = spec.check?.(item);
+        if (problem) return { ok: false, expected: `a comma-separated list (${problem})` };
+      }
+      return { ok: true, value: Object.freeze(items) };
+    }
   }
 }

@@ -18,8 +18,11 @@ export class PlainWsEndpoint {
   readonly #registry: ConnectionRegistry;
   readonly #log: Logger;
   readonly #metrics: Metrics;
+  readonly #keepalive: NodeJS.Timeout;
+  /** Sockets that have not answered the last ping yet. */
+  readonly #awaitingPong = new WeakSet<WebSocket>();
 
-  constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; maxPayload: number }) {
+  constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; maxPayload: number; pingIntervalMs: number }) {
     this.#gate = deps.gate;
     this.#hub = deps.hub;
     this.#registry = deps.registry;
@@ -27,6 +30,21 @@ export class PlainWsEndpoint {
     this.#metrics = deps.metrics;
     // Clients only listen; a small inbound cap keeps a misbehaving client from costing memory.
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.min(deps.maxPayload, 64 * 1024), perMessageDeflate: false });
+    // Proxies cut a tunnel that carries no traffic (nginx proxy_read_timeout, HAProxy timeout tunnel,
+    // Apache ProxyTimeout): a ping keeps it busy, and a peer that missed the previous ping is gone.
+    this.#keepalive = setInterval(() => this.#ping(), deps.pingIntervalMs).unref();
+  }
+
+  #ping(): void {
+    for (const ws of this.#wss.clients) {
+      if (this.#awaitingPong.has(ws)) {
+        this.#log.debug('plain websocket did not answer a ping: closing it');
+        ws.terminate();
+        continue;
+      }
+      this.#awaitingPong.add(ws);
+      ws.ping();
+    }
   }
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -58,6 +76,7 @@ export class PlainWsEndpoint {
       this.#hub.add(conn);
       this.#metrics.connections.inc({ transport: 'plain-websocket' });
       ws.on('error', (err) => this.#log.debug({ err: String(err) }, 'plain websocket error'));
+      ws.on('pong', () => this.#awaitingPong.delete(ws));
       ws.once('close', () => {
         this.#hub.remove(conn);
         this.#metrics.connections.dec({ transport: 'plain-websocket' });
@@ -67,6 +86,7 @@ export class PlainWsEndpoint {
   }
 
   close(): void {
+    clearInterval(this.#keepalive);
     for (const ws of this.#wss.clients) ws.terminate();
     this.#wss.close();
   }

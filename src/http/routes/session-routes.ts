@@ -4,7 +4,7 @@ import type { LoginLimiter } from '../../auth/login-limiter.js';
 import { verifyPassword } from '../../auth/passwords.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../../auth/session-service.js';
 import type { ConfigService } from '../../config/config-service.js';
-import { clientIp } from '../../sockets/handshake-gate.js';
+import { trustedProxies } from '../client-ip.js';
 import { objectBody, reqStr } from '../validate.js';
 
 export interface SessionRouteDeps {
@@ -21,7 +21,7 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     const login = reqStr(body, 'login', 320);
     const password = reqStr(body, 'password', 1024);
     const s = d.config.settings;
-    const ip = clientIp(req.raw, s['tidings.http.trustProxy']);
+    const ip = trustedProxies(s['tidings.http.trustedProxies']).clientIp(req.raw);
     const limits = { perIp: s['tidings.login.maxFailuresPerIp'], perLogin: s['tidings.login.maxFailuresPerLogin'], windowMs: s['tidings.login.failureWindowSeconds'] * 1000 };
     const wait = d.limiter.retryAfter(ip, login, limits);
     if (wait > 0) throw new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${wait} s`, { headers: { 'Retry-After': String(wait) } });
