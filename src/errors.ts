@@ -43,6 +43,9 @@ export const ERRORS = {
   TIDINGS_BACKEND_UNAVAILABLE: { status: 503, message: 'The cluster store (Redis) cannot be reached right now; try again shortly' },
   TIDINGS_SHUTTING_DOWN: { status: 503, message: 'This node is shutting down' },
   TIDINGS_INTERNAL: { status: 500, message: 'Internal error' },
+  // cluster relay (Engine.IO polling without balancer affinity)
+  TIDINGS_RELAY_FORBIDDEN: { status: 403, message: 'A relayed request without a valid signature of a cluster node' },
+  TIDINGS_RELAY_FAILED: { status: 502, message: 'The node that holds this Engine.IO session cannot be reached; reconnect' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -17,6 +17,12 @@ import { Publisher } from '../delivery/publisher.js';
 import { RemoteBuffer } from '../delivery/remote-buffer.js';
 import { TidingsError } from '../errors.js';
 import { buildHttp } from '../http/app.js';
+import { trustedProxies } from '../http/client-ip.js';
+import { advertiseUrl } from '../cluster/advertise-url.js';
+import { engineSid } from '../cluster/engine-sid.js';
+import { MemberUrls } from '../cluster/member-urls.js';
+import { PollRelay } from '../cluster/poll-relay.js';
+import { RelayAuth } from '../cluster/relay-auth.js';
 import { refuseUpgrade } from '../http/refuse.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
@@ -58,6 +64,9 @@ export class TidingsNode {
   readonly #server;
   readonly #socketIo: SocketIoEndpoint;
   readonly #plainWs: PlainWsEndpoint;
+  readonly #pollRelay: PollRelay;
+  /** Where the other nodes reach this one; known once it listens. */
+  #advertised = '';
   readonly #expiry: SessionExpiryWatch;
   #ready = { ready: false, reason: 'starting' as string | undefined };
   #readyTimer: NodeJS.Timeout | undefined;
@@ -72,7 +81,7 @@ export class TidingsNode {
     this.nodeId = s['tidings.node.id'] || `node-${randomBytes(4).toString('hex')}`;
     const root = opts.log ?? createLogger({ level: s['tidings.log.level'] });
     this.log = root.child({ node: this.nodeId });
-    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir) : memoryBackends(this.nodeId);
+    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir, () => this.#advertised) : memoryBackends(this.nodeId);
     this.config = new ConfigService({ dir: opts.configDir, env, store: this.backends.configStore, log: this.log.child({ component: 'config' }), initial: loaded });
 
     const settings = () => this.config.settings;
@@ -106,12 +115,23 @@ export class TidingsNode {
       gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics,
       pingIntervalMs: s['tidings.socketio.pingIntervalMs'], pingTimeoutMs: s['tidings.socketio.pingTimeoutMs'], maxBodyBytes: s['tidings.http.maxBodyBytes'],
     });
+    // The sid names its owner, so any node can relay a polling request to it: no balancer affinity needed.
+    this.#socketIo.engine.generateId = () => engineSid(this.nodeId);
+    this.#pollRelay = new PollRelay({
+      nodeId: this.nodeId,
+      gate,
+      auth: new RelayAuth(s['tidings.cluster.secret'], s['tidings.admin.token']),
+      members: new MemberUrls(() => this.backends.registry.members()),
+      proxies: () => trustedProxies(settings()['tidings.http.trustedProxies']),
+      holdLimitMs: s['tidings.socketio.pingIntervalMs'] + s['tidings.socketio.pingTimeoutMs'] + 10_000,
+      log: this.log.child({ component: 'poll-relay' }),
+    });
     this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], pingIntervalMs: s['tidings.websocket.pingIntervalMs'] });
 
     const { app, server } = buildHttp({
       log: this.log,
       maxBodyBytes: s['tidings.http.maxBodyBytes'],
-      socketIo: () => (this.#stopping ? null : (req, res) => void this.#socketIo.handleRequest(req, res)),
+      socketIo: () => (this.#stopping ? null : (req, res) => void this.#pollRelay.handleRequest(req, res).then((relayed) => (relayed ? undefined : this.#socketIo.handleRequest(req, res)))),
     });
     this.app = app;
     this.#server = server;
@@ -147,6 +167,7 @@ export class TidingsNode {
     });
     await this.app.listen({ host: s['tidings.http.host'], port: s['tidings.http.port'] });
     this.#address = this.#server.address() as AddressInfo;
+    this.#advertised = advertiseUrl(s['tidings.cluster.advertiseUrl'], this.#address);
     if (s['tidings.config.watch']) this.#unwatch = watchConfigDir(this.config.current.dir, () => void this.reloadCluster(), this.log);
     await this.#checkReady();
     this.#readyTimer = setInterval(() => void this.#checkReady(), 2000).unref();
@@ -176,6 +197,7 @@ export class TidingsNode {
       this.hub.closeAll(CLOSE.goingAway);
       this.#plainWs.close();
       await this.#socketIo.close().catch(() => undefined);
+      this.#pollRelay.close();
       await this.app.close();
       this.remoteBuffer.stop();
       await this.remoteBuffer.flush();
@@ -189,7 +211,7 @@ export class TidingsNode {
     socket.on('error', () => socket.destroy());
     if (this.#stopping) return refuseUpgrade(socket, new TidingsError('TIDINGS_SHUTTING_DOWN'));
     const url = req.url ?? '/';
-    if (url.startsWith('/socket.io/')) return void this.#socketIo.handleUpgrade(req, socket, head);
+    if (url.startsWith('/socket.io/')) return void this.#pollRelay.handleUpgrade(req, socket, head).then((relayed) => (relayed ? undefined : this.#socketIo.handleUpgrade(req, socket, head)));
     if (url.startsWith('/websockets/') || url === '/websockets' || url.startsWith('/websockets?')) return void this.#plainWs.handleUpgrade(req, socket, head);
     refuseUpgrade(socket, new TidingsError('TIDINGS_NOT_FOUND', `No WebSocket endpoint at ${url.split('?')[0]}`));
   }

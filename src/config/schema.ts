@@ -1,4 +1,5 @@
 import { proxyEntryProblem } from '../http/client-ip.js';
+import { advertiseUrlProblem } from '../cluster/advertise-url.js';
 import { publicUrlProblem } from '../http/origin-policy.js';
 
 /**
@@ -20,8 +21,8 @@ interface Spec<T extends ValueType, D> {
   readonly check?: (value: string) => string | null;
 }
 
-const str = (def: string, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'string', string> => ({
-  type: 'string', default: def, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc,
+const str = (def: string, doc: string, o: { reloadable?: boolean; cascade?: boolean; check?: (value: string) => string | null } = {}): Spec<'string', string> => ({
+  type: 'string', default: def, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc, ...(o.check ? { check: o.check } : {}),
 });
 const secret = (doc: string): Spec<'secret', string> => ({ type: 'secret', default: '', reloadable: true, cascade: false, doc });
 const int = (def: number, min: number, max: number, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'int', number> => ({
@@ -71,6 +72,8 @@ export const SCHEMA = {
   'tidings.history.size': int(100, 0, 100_000, 'Events kept per user so long-poll and SSE clients can resume.', { reloadable: true }),
   'tidings.shutdown.graceMs': int(5000, 0, 9000, 'On SIGTERM, how long open requests get before sockets are closed.'),
   'tidings.cluster.heartbeatMs': int(2000, 100, 60_000, 'Node liveness heartbeat period.'),
+  'tidings.cluster.advertiseUrl': str('', 'How the other nodes reach this one (http://10.0.0.5:8009), for relaying Engine.IO polling requests to the node that holds the session. Empty = the bound address (with a wildcard host, this machine\'s first non-loopback IPv4 address).', { check: advertiseUrlProblem }),
+  'tidings.cluster.secret': secret('Key the nodes sign relayed requests with; the same on every node. Empty = derived from tidings.admin.token; both empty = no relay (polling then needs balancer affinity).'),
   'tidings.cluster.livenessTtlMs': int(10000, 500, 300_000, 'A node whose heartbeat is older than this is dead.'),
   'tidings.remote.maxPending': int(10000, 1, 10_000_000, 'Remote batches kept while Redis is unreachable; overflow is dropped and counted.', { reloadable: true }),
   'tidings.config.watch': bool(true, 'Reload when a file in the config directory changes.'),
@@ -98,8 +101,10 @@ export function coerce(spec: KeySpec, raw: string): Coerced {
   const text = raw.trim();
   switch (spec.type) {
     case 'string':
-    case 'secret':
-      return { ok: true, value: raw };
+    case 'secret': {
+      const problem = raw === '' ? null : spec.check?.(raw);
+      return problem ? { ok: false, expected: `a valid value (${problem})` } : { ok: true, value: raw };
+    }
     case 'bool':
       if (/^(true|yes|on)$/i.test(text)) return { ok: true, value: true };
       if (/^(false|no|off)$/i.test(text)) return { ok: true, value: false };

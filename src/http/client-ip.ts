@@ -31,13 +31,17 @@ export class TrustedProxies {
     return this.#list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
   }
 
-  /** The client IP of `req` (see the class comment). */
+  /** The client IP of `req` (see the class comment); for a request relayed by another node, what that node saw. */
   clientIp(req: IncomingMessage): string {
+    const relayed = (req as Relayable)[RELAYED];
+    if (relayed) return relayed.clientIp;
     return this.resolve(req.socket.remoteAddress ?? '', forwardedFor(req));
   }
 
   /** Whether the request came straight from a trusted proxy, so its X-Forwarded-Host may be believed. */
   fromTrustedPeer(req: IncomingMessage): boolean {
+    const relayed = (req as Relayable)[RELAYED];
+    if (relayed) return relayed.peerTrusted;
     return this.trusts(normalizeIp(req.socket.remoteAddress ?? ''));
   }
 
@@ -52,6 +56,17 @@ export class TrustedProxies {
     }
     return ip;
   }
+}
+
+const RELAYED = Symbol('tidings.relayed');
+type Relayable = IncomingMessage & { [RELAYED]?: { readonly clientIp: string; readonly peerTrusted: boolean } };
+
+/**
+ * For a request another node relayed (its signature verified, see src/cluster/relay-auth.ts): the
+ * client IP and peer trust that node computed stand in for this request's own TCP peer.
+ */
+export function markRelayed(req: IncomingMessage, seen: { clientIp: string; peerTrusted: boolean }): void {
+  (req as Relayable)[RELAYED] = { clientIp: seen.clientIp, peerTrusted: seen.peerTrusted };
 }
 
 const cache = new WeakMap<readonly string[], TrustedProxies>();

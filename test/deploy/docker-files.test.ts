@@ -48,6 +48,8 @@ describe('docker-compose.yml', () => {
       assert.equal(env.TIDINGS_REDIS_URL, 'redis://redis:6379');
       assert.equal(env.TIDINGS_HTTP_HOST, '0.0.0.0');
       assert.equal(compose.services[n].depends_on.redis.condition, 'service_healthy');
+      // the address the other nodes relay polling requests to: its own service name
+      assert.equal(env.TIDINGS_CLUSTER_ADVERTISEURL, `http://${n}:${env.TIDINGS_HTTP_PORT}`);
     }
   });
 

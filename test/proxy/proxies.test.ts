@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startCluster, type Cluster } from '../cluster/fixture.js';
+import { adminSet, adminUnset, startCluster, type Cluster } from '../cluster/fixture.js';
 import { ADMIN_TOKEN } from '../helpers/config-dir.js';
 import { httpFrom } from '../helpers/http-from.js';
 import { collect, connectPlainWs, connectSocketIo, push, type Login } from '../helpers/node.js';
@@ -116,6 +116,58 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
           assert.equal(s.io.engine.transport.name, 'websocket');
         } finally {
           s.close();
+        }
+      });
+
+      /** Every event of `n` arrives once and in order on a Socket.IO client made by `connect`, however the balancer spreads its requests. */
+      async function everyEventOnce(s: Awaited<ReturnType<typeof connectSocketIo>>, n = 6): Promise<void> {
+        const got = collect(s, 'ev');
+        const marks = collect(s, 'marker');
+        for (let i = 0; i < n; i++) assert.equal((await push(proxy(), event('ev', i))).status, 202);
+        await push(proxy(), event('marker', 0));
+        await waitFor('the marker', () => marks.length === 1, 10_000);
+        assert.deepEqual(got, Array.from({ length: n }, (_, i) => [i]));
+      }
+
+      it('a polling-only Socket.IO client works round robin, without affinity: every event once', async () => {
+        const l = await loginFrom(proxy(), user);
+        const s = await connectSocketIo(proxy(), l, { transports: ['polling'] });
+        try {
+          await everyEventOnce(s);
+          assert.equal(s.io.engine.transport.name, 'polling');
+          assert.equal(s.connected, true);
+        } finally {
+          s.close();
+        }
+      });
+
+      it('the default Socket.IO client (polling, then the upgrade) works round robin: every event once', async () => {
+        const l = await loginFrom(proxy(), user);
+        const s = await connectSocketIo(proxy(), l, {});
+        try {
+          await waitFor('the upgrade to websocket', () => s.io.engine.transport.name === 'websocket', 10_000);
+          await everyEventOnce(s);
+        } finally {
+          s.close();
+        }
+      });
+
+      it('a user with WebSockets switched off stays on polling round robin and gets every event once', async () => {
+        await adminSet(cluster!.urls[0], { key: 'com.openexchange.websockets.enabled', value: false, context: user.context, user: user.id });
+        try {
+          const l = await loginFrom(proxy(), user);
+          const s = await connectSocketIo(proxy(), l, {});
+          const upgraded: string[] = [];
+          s.io.engine.on('upgrade', (t: { name: string }) => upgraded.push(t.name));
+          try {
+            await everyEventOnce(s);
+            assert.equal(s.io.engine.transport.name, 'polling');
+            assert.deepEqual(upgraded, []);
+          } finally {
+            s.close();
+          }
+        } finally {
+          await adminUnset(cluster!.urls[0], 'com.openexchange.websockets.enabled', user.context, user.id);
         }
       });
 

@@ -123,6 +123,8 @@ export interface RedisConnectionRegistryOptions {
   /** ms a node stays live without a heartbeat. Default 10000. */
   readonly livenessTtlMs?: number;
   readonly log?: LogLike;
+  /** This node's address for the other nodes, read at every beat (it is known once the node listens). Default: none. */
+  readonly advertiseUrl?: () => string;
 }
 
 interface AliveValue {
@@ -130,6 +132,7 @@ interface AliveValue {
   readonly lastSeen: number;
   readonly connections: number;
   readonly byTransport: Record<string, number>;
+  readonly advertiseUrl?: string;
 }
 
 const REAP_LOCK_MS = 30_000;
@@ -165,6 +168,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   readonly #ttlMs: number;
   readonly #log?: LogLike;
   readonly #instance = randomUUID();
+  readonly #advertiseUrl: () => string;
 
   readonly #own = new Map<UserKey, Map<string, ConnectionEntry>>();
   readonly #pending = new Map<UserKey, number>();
@@ -205,6 +209,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     this.#heartbeatMs = opts.heartbeatMs ?? 2000;
     this.#ttlMs = opts.livenessTtlMs ?? 10_000;
     this.#log = opts.log;
+    this.#advertiseUrl = opts.advertiseUrl ?? (() => '');
     if (this.#ttlMs <= this.#heartbeatMs) throw new Error('livenessTtlMs must be larger than heartbeatMs');
   }
 
@@ -450,7 +455,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
         byTransport[e.transport] = (byTransport[e.transport] ?? 0) + 1;
       }
     }
-    return { instance: this.#instance, lastSeen: now, connections, byTransport };
+    return { instance: this.#instance, lastSeen: now, connections, byTransport, advertiseUrl: this.#advertiseUrl() };
   }
 
   async #reassert(): Promise<void> {
@@ -487,7 +492,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     const live = new Set<string>([this.nodeId]);
     const infos = new Map<string, NodeInfo>();
     const self = ownStats ?? this.#stats(now);
-    infos.set(this.nodeId, { nodeId: this.nodeId, lastSeen: self.lastSeen, connections: self.connections, byTransport: self.byTransport });
+    infos.set(this.nodeId, { nodeId: this.nodeId, lastSeen: self.lastSeen, connections: self.connections, byTransport: self.byTransport, advertiseUrl: this.#advertiseUrl() });
     others.forEach((nodeId, i) => {
       const raw = values[i];
       if (raw === null || raw === undefined) {
@@ -498,7 +503,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
       const v = parseAlive(raw);
       live.add(nodeId);
       this.#dead.delete(nodeId);
-      infos.set(nodeId, { nodeId, lastSeen: v?.lastSeen ?? 0, connections: v?.connections ?? 0, byTransport: v?.byTransport ?? {} });
+      infos.set(nodeId, { nodeId, lastSeen: v?.lastSeen ?? 0, connections: v?.connections ?? 0, byTransport: v?.byTransport ?? {}, advertiseUrl: typeof v?.advertiseUrl === 'string' ? v.advertiseUrl : '' });
     });
     for (const [n, since] of this.#dead) if (now - since > DEAD_MEMORY_MS && !index.includes(n)) this.#dead.delete(n);
     this.#live = live;
