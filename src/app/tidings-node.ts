@@ -22,7 +22,7 @@ import { advertiseUrl } from '../cluster/advertise-url.js';
 import { engineSid } from '../cluster/engine-sid.js';
 import { MemberUrls } from '../cluster/member-urls.js';
 import { PollRelay } from '../cluster/poll-relay.js';
-import { RelayAuth } from '../cluster/relay-auth.js';
+import { relayAuthFor } from '../cluster/relay-auth.js';
 import { refuseUpgrade } from '../http/refuse.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
@@ -120,7 +120,7 @@ export class TidingsNode {
     this.#pollRelay = new PollRelay({
       nodeId: this.nodeId,
       gate,
-      auth: new RelayAuth(s['tidings.cluster.secret'], s['tidings.admin.token']),
+      auth: () => relayAuthFor(settings()['tidings.cluster.secret'], settings()['tidings.admin.token']),
       members: new MemberUrls(() => this.backends.registry.members()),
       proxies: () => trustedProxies(settings()['tidings.http.trustedProxies']),
       holdLimitMs: s['tidings.socketio.pingIntervalMs'] + s['tidings.socketio.pingTimeoutMs'] + 10_000,

@@ -14,7 +14,8 @@ import { RELAY_HEADER, type RelayAuth } from './relay-auth.js';
 export interface PollRelayOptions {
   readonly nodeId: string;
   readonly gate: HandshakeGate;
-  readonly auth: RelayAuth;
+  /** The signing key in force (it follows reloads of tidings.cluster.secret and tidings.admin.token). */
+  readonly auth: () => RelayAuth;
   readonly members: MemberUrls;
   readonly proxies: () => TrustedProxies;
   /** The longest an owner may hold a polling request (Socket.IO ping interval + timeout, plus slack). */
@@ -76,12 +77,14 @@ export class PollRelay {
 
   /** The owner's URL when the request must be relayed; null to serve it here. Throws a refusal. */
   async #route(req: IncomingMessage, upgrade: boolean): Promise<URL | null> {
+    // Origin-form only (`/socket.io/…`): an absolute-form URL must never pick the relay's target.
+    if (!req.url?.startsWith('/')) return null;
     const query = queryOf(req.url);
     const sid = query.get('sid');
     const relayed = req.headers[RELAY_HEADER];
     if (relayed !== undefined) {
       // Relayed to us: only a valid signature from a node that ran the gate, and never onwards.
-      const v = this.#o.auth.verify(String(relayed), req.method ?? 'GET', req.url ?? '/');
+      const v = this.#o.auth().verify(String(relayed), req.method ?? 'GET', req.url ?? '/');
       if (!v.ok) throw new TidingsError('TIDINGS_RELAY_FORBIDDEN', `Refused a relayed request: ${v.why}`);
       if (!sid || ownerOfSid(sid) !== this.#o.nodeId) throw new TidingsError('TIDINGS_RELAY_FORBIDDEN', 'Refused a relayed request for an Engine.IO session this node does not own');
       markRelayed(req, v.claim);
@@ -91,7 +94,7 @@ export class PollRelay {
     if (owner === null || owner === this.#o.nodeId) return null;
     // Every check the owner would make on a direct request, here first: the relay is no way around the gate.
     await this.#o.gate.check({ req, query, path: socketPath(req.url), transport: upgrade ? 'websocket' : 'polling', isWebSocketUpgrade: upgrade });
-    if (!this.#o.auth.enabled) throw new TidingsError('TIDINGS_RELAY_FAILED', 'This Engine.IO session lives on another node, and requests cannot be relayed to it: set tidings.cluster.secret (or tidings.admin.token) on every node');
+    if (!this.#o.auth().enabled) throw new TidingsError('TIDINGS_RELAY_FAILED', 'This Engine.IO session lives on another node, and requests cannot be relayed to it: set tidings.cluster.secret (or tidings.admin.token) on every node');
     const base = await this.#o.members.urlOf(owner);
     if (base === null) throw new TidingsError('TIDINGS_RELAY_FAILED', `The node that held this Engine.IO session (${owner}) is no longer in the cluster; reconnect`);
     return new URL(req.url ?? '/', base);
@@ -101,7 +104,7 @@ export class PollRelay {
     const out: OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) out[k] = v;
     const proxies = this.#o.proxies();
-    out[RELAY_HEADER] = this.#o.auth.sign({ from: this.#o.nodeId, clientIp: proxies.clientIp(req), peerTrusted: proxies.fromTrustedPeer(req) }, req.method ?? 'GET', `${target.pathname}${target.search}`);
+    out[RELAY_HEADER] = this.#o.auth().sign({ from: this.#o.nodeId, clientIp: proxies.clientIp(req), peerTrusted: proxies.fromTrustedPeer(req) }, req.method ?? 'GET', `${target.pathname}${target.search}`);
     return out;
   }
 

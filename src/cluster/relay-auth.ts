@@ -58,5 +58,13 @@ export class RelayAuth {
   }
 }
 
+let last: { secret: string; token: string; auth: RelayAuth } | null = null;
+
+/** The RelayAuth for the keys in force; both are reloadable, so a reload that changes one brings a new one. */
+export function relayAuthFor(clusterSecret: string, adminToken: string): RelayAuth {
+  if (!last || last.secret !== clusterSecret || last.token !== adminToken) last = { secret: clusterSecret, token: adminToken, auth: new RelayAuth(clusterSecret, adminToken) };
+  return last.auth;
+}
+
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
 const unb64 = (s: string) => Buffer.from(s, 'base64url').toString('utf8');

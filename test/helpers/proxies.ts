@@ -33,6 +33,8 @@ export interface ProxyOptions {
   upstreams: string[];
   /** Replaces the shipped idle timeout (seconds), to prove the keepalives outlive a short one. */
   idleTimeoutSeconds?: number;
+  /** A deliberately broken variant of the shipped file (e.g. one that drops the upgrade); must change the text. */
+  edit?: (text: string) => string;
 }
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -65,6 +67,11 @@ export function substituted(kind: ProxyKind, port: number, o: ProxyOptions): str
       text = replace(text, 'bind :80', `bind 127.0.0.1:${port}`, 'bind :80');
       if (t !== undefined) text = replace(text, /timeout (client|server|tunnel) 75s/g, `timeout $1 ${t}s`, 'timeout client/server/tunnel');
       break;
+  }
+  if (o.edit) {
+    const edited = o.edit(text);
+    if (edited === text) throw new Error('the edit of the shipped config changed nothing');
+    text = edited;
   }
   return text;
 }
