@@ -43,6 +43,8 @@ export class PollRelay {
   readonly #o: PollRelayOptions;
   readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 256 });
   readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+  /** Client sockets of relayed WebSockets: the HTTP server no longer tracks an upgraded socket, so stop() ends them here. */
+  readonly #tunnels = new Set<Duplex>();
 
   constructor(o: PollRelayOptions) {
     this.#o = o;
@@ -71,6 +73,7 @@ export class PollRelay {
   }
 
   close(): void {
+    for (const t of this.#tunnels) t.destroy();
     this.#http.destroy();
     this.#https.destroy();
   }
@@ -143,7 +146,9 @@ export class PollRelay {
       if (upHead.length) socket.write(upHead);
       if (head.length) upSocket.write(head);
       upSocket.pipe(socket).pipe(upSocket);
+      this.#tunnels.add(socket);
       const end = () => {
+        this.#tunnels.delete(socket);
         socket.destroy();
         upSocket.destroy();
       };

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
 import { engineSid, ownerOfSid } from '../../src/cluster/engine-sid.js';
 import { RELAY_HEADER } from '../../src/cluster/relay-auth.js';
 import { httpFrom, type HttpAnswer } from '../helpers/http-from.js';
@@ -78,6 +79,33 @@ describe('polling requests relayed to the node that owns the Engine.IO session',
       return r.text.includes('42["relayed"') ? r.text : null;
     }, 10_000, 0);
     assert.equal(got.split('42["relayed"').length - 1, 1);
+  });
+
+  it('the WebSocket upgrade of a session made on node 1, sent to node 2, is tunnelled to node 1 and carries events', async () => {
+    const [u1, u2] = cluster!.urls;
+    const l = await loginFrom(u1, VICTIM);
+    const sid = await handshake(u1, l);
+    assert.equal((await poll(u2, l, { sid, body: '40' })).text, 'ok');
+    assert.match((await poll(u1, l, { sid })).text, /^40/);
+    const q = new URLSearchParams({ EIO: '4', transport: 'websocket', sid, session: l.session });
+    const ws = new WebSocket(`${u2.replace(/^http/, 'ws')}/socket.io/?${q}`, { headers: { cookie: l.cookie }, localAddress: VICTIM });
+    const frames: string[] = [];
+    ws.on('message', (d) => frames.push(String(d)));
+    try {
+      await new Promise<void>((res, rej) => {
+        ws.once('open', () => res());
+        ws.once('error', rej);
+      });
+      // Engine.IO's upgrade handshake, as the client does it
+      ws.send('2probe');
+      await waitFor('3probe through the tunnel', () => frames.includes('3probe'), 5000);
+      ws.send('5');
+      const p = await push(u2, { context: 1, user: 6, event: 'tunnelled', data: 1 });
+      assert.equal(p.status, 202);
+      await waitFor('the event over the tunnelled WebSocket', () => frames.some((f) => f.startsWith('42["tunnelled"')), 5000);
+    } finally {
+      ws.close();
+    }
   });
 
   it('the relaying node runs the gate first: no cookie, or another client IP under ipCheck, is refused there', async () => {
