@@ -78,6 +78,9 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
       const user = USERS[kind];
       const proxy = () => proxies.get(kind)!.url;
       const event = (name: string, data: unknown) => ({ context: user.context, user: user.id, event: name, data });
+      // A back end publishes to one node: events published on different nodes at once have no order
+      // between them, and the checks below rely on order to prove "once" (a later marker came).
+      const backend = () => cluster!.urls[0];
 
       it('balances over all three nodes', async () => {
         const seen = new Set<string>();
@@ -89,12 +92,12 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
         assert.deepEqual([...seen].sort(), [...cluster!.ids].sort());
       });
 
-      it('login, then a plain WebSocket gets an event published through the proxy, once', async () => {
+      it('login, then a plain WebSocket gets an event, once', async () => {
         const l = await loginFrom(proxy(), user);
         const c = await connectPlainWs(proxy(), l, { path: `/${kind}` });
         try {
-          const p = await push(proxy(), event('x', kind));
-          const m = await push(proxy(), event('marker', 0));
+          const p = await push(backend(), event('x', kind));
+          const m = await push(backend(), event('marker', 0));
           await waitFor('the marker', () => c.frames.some((f) => f.id === m.json.id), 5000);
           assert.deepEqual(c.frames.map((f) => f.id), [p.json.id, m.json.id]);
           assert.deepEqual(c.frames[0], { name: 'x', args: [kind], namespace: '/', id: p.json.id });
@@ -109,8 +112,8 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
         try {
           const got = collect(s, 'sio');
           const marks = collect(s, 'marker');
-          for (let i = 0; i < 3; i++) assert.equal((await push(proxy(), event('sio', i))).status, 202);
-          await push(proxy(), event('marker', 0));
+          for (let i = 0; i < 3; i++) assert.equal((await push(backend(), event('sio', i))).status, 202);
+          await push(backend(), event('marker', 0));
           await waitFor('the marker', () => marks.length === 1, 5000);
           assert.deepEqual(got, [[0], [1], [2]]);
           assert.equal(s.io.engine.transport.name, 'websocket');
@@ -123,8 +126,8 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
       async function everyEventOnce(s: Awaited<ReturnType<typeof connectSocketIo>>, n = 6): Promise<void> {
         const got = collect(s, 'ev');
         const marks = collect(s, 'marker');
-        for (let i = 0; i < n; i++) assert.equal((await push(proxy(), event('ev', i))).status, 202);
-        await push(proxy(), event('marker', 0));
+        for (let i = 0; i < n; i++) assert.equal((await push(backend(), event('ev', i))).status, 202);
+        await push(backend(), event('marker', 0));
         await waitFor('the marker', () => marks.length === 1, 10_000);
         assert.deepEqual(got, Array.from({ length: n }, (_, i) => [i]));
       }
@@ -218,4 +221,44 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
       });
     });
   }
+});
+
+/**
+ * The control of the idle test above: the same shipped configs with the same cut idle timeout, in
+ * front of a node whose WebSocket ping is slower than that timeout. Each proxy cuts the idle socket,
+ * so the keepalive is what carries it there, not a substitution that failed to take effect.
+ */
+describe('control: with a WebSocket ping slower than the proxy timeout, each proxy cuts an idle socket', () => {
+  let redis: RedisServer | undefined;
+  let cluster: Cluster | undefined;
+  const proxies: RunningProxy[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    cluster = await startCluster(redis.url, { 'tidings.websocket.pingIntervalMs': 60_000 }, 'pc');
+    const upstreams = cluster.urls.map((u) => new URL(u).host);
+    for (const kind of KINDS) proxies.push(await startProxy(kind, { upstreams, idleTimeoutSeconds: IDLE_S }));
+  });
+  after(async () => {
+    for (const p of proxies) await p.stop();
+    await cluster?.stop();
+    await redis?.stop();
+  });
+
+  it(`nginx, Apache and HAProxy close it after about ${IDLE_S} s (1006)`, async () => {
+    const results = await Promise.all(proxies.map(async (p) => {
+      const l = await loginFrom(p.url, USERS[p.kind]);
+      const c = await connectPlainWs(p.url, l, { path: '/control' });
+      const start = Date.now();
+      let closed: { code: number; after: number } | null = null;
+      c.ws.once('close', (code) => (closed = { code, after: Date.now() - start }));
+      try {
+        const r = await waitFor(`${p.kind} to cut the idle socket`, () => closed, 4000 * IDLE_S, 100);
+        return { kind: p.kind, code: r.code, cutInTime: r.after >= 800 * IDLE_S && r.after < 3000 * IDLE_S };
+      } finally {
+        c.ws.terminate();
+      }
+    }));
+    assert.deepEqual(results, KINDS.map((kind) => ({ kind, code: 1006, cutInTime: true })));
+  });
 });
