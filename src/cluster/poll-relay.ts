@@ -41,8 +41,10 @@ const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trai
  */
 export class PollRelay {
   readonly #o: PollRelayOptions;
-  readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 256 });
-  readonly #https = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+  // No cap on sockets per owner: every polling client may hold a request for a whole ping interval, and
+  // a queue here would stall them all (their number is bounded by the connection caps). Idle ones are kept up to 256.
+  readonly #http = new HttpAgent({ keepAlive: true, maxFreeSockets: 256 });
+  readonly #https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 256 });
   /** Client sockets of relayed WebSockets: the HTTP server no longer tracks an upgraded socket, so stop() ends them here. */
   readonly #tunnels = new Set<Duplex>();
 
