@@ -90,7 +90,11 @@ export class PollRelay {
     if (relayed !== undefined) {
       // Relayed to us: only a valid signature from a node that ran the gate, and never onwards.
       const v = this.#o.auth().verify(String(relayed), req.method ?? 'GET', req.url ?? '/');
-      if (!v.ok) throw new TidingsError('TIDINGS_RELAY_FORBIDDEN', `Refused a relayed request: ${v.why}`);
+      if (!v.ok) {
+        // Either nodes with different keys, or someone posing as a node: both an operator must see.
+        this.#o.log.warn({ peer: req.socket.remoteAddress, why: v.why }, 'refused a relayed request without a valid signature');
+        throw new TidingsError('TIDINGS_RELAY_FORBIDDEN', `Refused a relayed request: ${v.why}`);
+      }
       if (!sid || ownerOfSid(sid) !== this.#o.nodeId) throw new TidingsError('TIDINGS_RELAY_FORBIDDEN', 'Refused a relayed request for an Engine.IO session this node does not own');
       markRelayed(req, v.claim);
       return null;

@@ -125,6 +125,8 @@ describe('polling requests relayed to the node that owns the Engine.IO session',
     const claimed = `${Buffer.from('pr2').toString('base64url')}.${Date.now()}.${Buffer.from(VICTIM).toString('base64url')}.1.AAAA`;
     const r = await poll(u1, l, { sid, localAddress: '127.0.0.3', headers: { [RELAY_HEADER]: claimed } });
     assert.deepEqual([r.status, r.json?.error?.code, r.json?.error?.message], [403, 'TIDINGS_RELAY_FORBIDDEN', 'Refused a relayed request: wrong relay signature']);
+    // and the owner's log says so, with the peer that tried
+    await waitFor('the warning in node 1\'s log', () => cluster!.nodes[0].lines.some((x) => x.msg === 'refused a relayed request without a valid signature' && x.peer === '127.0.0.3' && x.why === 'wrong relay signature'), 5000);
   });
 
   it('a sid of a node that is not in the cluster is a clear 502, not a hang', async () => {
