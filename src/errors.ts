@@ -60,6 +60,9 @@ export const ERRORS = {
   // self-test through the balancer (tidings diag)
   TIDINGS_DIAG_DISABLED: { status: 403, message: 'The self-test routes are off: tidings.diag.enabled is false' },
   TIDINGS_DIAG_BUSY: { status: 429, message: 'Too many self-tests running on this node; try again shortly' },
+  // cluster relay (Engine.IO polling without balancer affinity)
+  TIDINGS_RELAY_FORBIDDEN: { status: 403, message: 'A relayed request without a valid signature of a cluster node' },
+  TIDINGS_RELAY_FAILED: { status: 502, message: 'The node that holds this Engine.IO session cannot be reached; reconnect' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

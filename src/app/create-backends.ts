@@ -17,11 +17,11 @@ const START_TIMEOUT_MS = 15_000;
  * Redis backends for `tidings.redis.url`. The composition root owns the one shared client (the
  * adapters only borrow it; the bus duplicates its own blocking and subscriber connections).
  */
-export function createBackends(s: Settings, nodeId: string, log: Logger, configDir: string, metrics: Metrics): Backends {
+export function createBackends(s: Settings, nodeId: string, log: Logger, configDir: string, metrics: Metrics, advertiseUrl: () => string = () => ''): Backends {
   const rlog = log.child({ component: 'redis' });
   const client = createRedisClient(s['tidings.redis.url'], { role: `main-${nodeId}`, log: rlog, tlsCa: readCa(s['tidings.redis.tlsCaFile'], configDir) });
   const prefix = s['tidings.redis.prefix'];
-  const registry = new RedisConnectionRegistry(client, { prefix, nodeId, heartbeatMs: s['tidings.cluster.heartbeatMs'], livenessTtlMs: s['tidings.cluster.livenessTtlMs'], log: rlog });
+  const registry = new RedisConnectionRegistry(client, { prefix, nodeId, heartbeatMs: s['tidings.cluster.heartbeatMs'], livenessTtlMs: s['tidings.cluster.livenessTtlMs'], log: rlog, advertiseUrl });
   const bus = new RedisClusterBus(client, { prefix, nodeId, log: rlog, onRoundTrip: (s) => metrics.redisRoundTrip.observe(s) });
   return orderedBackends(
     'redis',

@@ -21,6 +21,11 @@ import { openAdminSocket, type AdminSocket } from '../http/admin-socket.js';
 import { buildHttp } from '../http/app.js';
 import { HttpDrain } from '../http/drain.js';
 import { dispatch } from '../http/dispatcher.js';
+import { trustedProxies } from '../http/client-ip.js';
+import { advertiseUrl } from '../cluster/advertise-url.js';
+import { MemberUrls } from '../cluster/member-urls.js';
+import { PollRelay } from '../cluster/poll-relay.js';
+import { relayAuthFor } from '../cluster/relay-auth.js';
 import { registerAdminRoutes } from '../http/routes/admin-routes.js';
 import { registerDiagRoutes } from '../http/routes/diag-routes.js';
 import { registerHealthRoutes } from '../http/routes/health-routes.js';
@@ -30,7 +35,7 @@ import { registerSessionRoutes } from '../http/routes/session-routes.js';
 import { registerWebRoutes } from '../http/routes/web-routes.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
-import { clientIp, HandshakeGate } from '../sockets/handshake-gate.js';
+import { HandshakeGate } from '../sockets/handshake-gate.js';
 import { DiagWsEndpoint } from '../sockets/diag-ws-endpoint.js';
 import { PlainWsEndpoint } from '../sockets/plain-ws-endpoint.js';
 import { SocketIoEndpoint } from '../sockets/socketio-endpoint.js';
@@ -65,6 +70,9 @@ export class TidingsNode {
   readonly #socketIo: SocketIoEndpoint;
   readonly #plainWs: PlainWsEndpoint;
   readonly #diagWs: DiagWsEndpoint;
+  readonly #pollRelay: PollRelay;
+  /** Where the other nodes reach this one; known once it listens. */
+  #advertised = '';
   readonly #expiry: SessionExpiryWatch;
   readonly #readiness: Readiness;
   readonly #drain: HttpDrain;
@@ -82,7 +90,7 @@ export class TidingsNode {
     this.nodeId = s['tidings.node.id'] || `node-${randomBytes(4).toString('hex')}`;
     const root = opts.log ?? createLogger({ level: s['tidings.log.level'] });
     this.log = root.child({ node: this.nodeId });
-    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir, this.metrics) : memoryBackends(this.nodeId, undefined, this.log.child({ component: 'bus' }));
+    this.backends = opts.backends ? opts.backends(this.nodeId) : s['tidings.redis.url'] ? createBackends(s, this.nodeId, this.log, opts.configDir, this.metrics, () => this.#advertised) : memoryBackends(this.nodeId, undefined, this.log.child({ component: 'bus' }));
     this.config = new ConfigService({ dir: opts.configDir, env, store: this.backends.configStore, log: this.log.child({ component: 'config' }), initial: loaded });
 
     const settings = () => this.config.settings;
@@ -128,7 +136,17 @@ export class TidingsNode {
       gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, nodeId: this.nodeId, maxQueuedBytes, accepting: () => !this.#stopping,
       pingIntervalMs: s['tidings.socketio.pingIntervalMs'], pingTimeoutMs: s['tidings.socketio.pingTimeoutMs'], maxBodyBytes: s['tidings.http.maxBodyBytes'],
     });
-    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], maxQueuedBytes });
+    // Engine.IO sids name their owner (engine-sid.ts): any node relays a polling request to it, so no balancer affinity is needed.
+    this.#pollRelay = new PollRelay({
+      nodeId: this.nodeId,
+      gate,
+      auth: () => relayAuthFor(settings()['tidings.cluster.secret'], settings()['tidings.admin.token']),
+      members: new MemberUrls(() => this.backends.registry.members()),
+      proxies: () => trustedProxies(settings()['tidings.http.trustedProxies']),
+      holdLimitMs: s['tidings.socketio.pingIntervalMs'] + s['tidings.socketio.pingTimeoutMs'] + 10_000,
+      log: this.log.child({ component: 'poll-relay' }),
+    });
+    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], maxQueuedBytes, pingIntervalMs: s['tidings.websocket.pingIntervalMs'] });
 
     const { app, server, handler } = buildHttp({ log: this.log, maxBodyBytes: s['tidings.http.maxBodyBytes'], headersTimeoutMs: s['tidings.http.headersTimeoutMs'] });
     this.app = app;
@@ -155,11 +173,12 @@ export class TidingsNode {
       status: async () => ({ nodeId: this.nodeId, members: await this.backends.registry.members() }),
       volatileStore: this.backends.kind === 'memory',
     });
-    const diag = { nodeId: this.nodeId, enabled: () => settings()['tidings.diag.enabled'], clientIp: (req: IncomingMessage) => clientIp(req, settings()['tidings.http.trustProxy']), trustsPeer: () => settings()['tidings.http.trustProxy'] };
+    const diag = { nodeId: this.nodeId, enabled: () => settings()['tidings.diag.enabled'], clientIp: (req: IncomingMessage) => trustedProxies(settings()['tidings.http.trustedProxies']).clientIp(req), trustsPeer: (req: IncomingMessage) => trustedProxies(settings()['tidings.http.trustedProxies']).fromTrustedPeer(req) };
     registerDiagRoutes(app, diag);
     this.#diagWs = new DiagWsEndpoint(diag);
     dispatch(server, {
       http: handler,
+      relay: { handleRequest: (req, res) => this.#pollRelay.handleRequest(req, res), handleUpgrade: (req, socket, head) => this.#pollRelay.handleUpgrade(req, socket, head) },
       socketIo: { handleRequest: (req, res) => void this.#socketIo.handleRequest(req, res), handleUpgrade: (req, socket, head) => void this.#socketIo.handleUpgrade(req, socket, head) },
       plainWs: { handleUpgrade: (req, socket, head) => void this.#plainWs.handleUpgrade(req, socket, head) },
       diagWs: { matches: (url) => DiagWsEndpoint.matches(url), handleUpgrade: (req, socket, head) => this.#diagWs.handleUpgrade(req, socket, head) },
@@ -201,6 +220,7 @@ export class TidingsNode {
         throw e;
       }
     }
+    this.#advertised = advertiseUrl(s['tidings.cluster.advertiseUrl'], this.#address);
     if (s['tidings.config.watch']) this.#unwatch = watchConfigDir(this.config.current.dir, () => void this.reloadCluster(), this.log);
     await this.#readiness.start();
     this.log.info({ host: this.#address.address, port: this.#address.port, backends: this.backends.kind, adminSocket: this.#adminSocket?.path ?? null }, `tidings listening on http://${this.#address.address}:${this.#address.port}`);
@@ -255,6 +275,7 @@ export class TidingsNode {
       this.#diagWs.close();
       await this.#adminSocket?.close();
       await this.#socketIo.close().catch(() => undefined);
+      this.#pollRelay.close();
       await this.app.close();
       this.remoteBuffer.stop();
       await this.remoteBuffer.flush();

@@ -1,3 +1,7 @@
+import { proxyEntryProblem } from '../http/client-ip.js';
+import { advertiseUrlProblem } from '../cluster/advertise-url.js';
+import { publicUrlProblem } from '../http/origin-policy.js';
+
 /**
  * Every configuration key tidings knows, with its type and its one default.
  * `cascade` keys may be set per context set, context and user; the rest are server-wide.
@@ -15,10 +19,12 @@ interface Spec<T extends ValueType, D> {
   readonly max?: number;
   /** A string key that takes one of these words only (compared case-insensitively, kept lower-case). */
   readonly oneOf?: readonly string[];
+  /** Why a value (each item, for a list) is not acceptable, or null; beyond what the type says. */
+  readonly check?: (value: string) => string | null;
 }
 
-const str = (def: string, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'string', string> => ({
-  type: 'string', default: def, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc,
+const str = (def: string, doc: string, o: { reloadable?: boolean; cascade?: boolean; check?: (value: string) => string | null } = {}): Spec<'string', string> => ({
+  type: 'string', default: def, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc, ...(o.check ? { check: o.check } : {}),
 });
 const oneOf = (def: string, words: readonly string[], doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'string', string> => ({
   type: 'string', default: def, oneOf: words, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc,
@@ -30,8 +36,8 @@ const int = (def: number, min: number, max: number, doc: string, o: { reloadable
 const bool = (def: boolean, doc: string, o: { reloadable?: boolean; cascade?: boolean } = {}): Spec<'bool', boolean> => ({
   type: 'bool', default: def, reloadable: o.reloadable ?? false, cascade: o.cascade ?? false, doc,
 });
-const list = (doc: string, o: { reloadable?: boolean } = {}): Spec<'list', readonly string[]> => ({
-  type: 'list', default: [], reloadable: o.reloadable ?? false, cascade: false, doc,
+const list = (doc: string, o: { reloadable?: boolean; check?: (item: string) => string | null } = {}): Spec<'list', readonly string[]> => ({
+  type: 'list', default: [], reloadable: o.reloadable ?? false, cascade: false, doc, ...(o.check ? { check: o.check } : {}),
 });
 
 export const SCHEMA = {
@@ -44,7 +50,8 @@ export const SCHEMA = {
   'tidings.http.host': str('127.0.0.1', 'Listen address.'),
   'tidings.http.port': int(8009, 0, 65535, 'Listen port; 0 = any free port (the bound port is logged).'),
   'tidings.http.allowedOrigins': list('Comma-separated Origins allowed to open sockets, besides the server\'s own.', { reloadable: true }),
-  'tidings.http.trustProxy': bool(false, 'Take the client IP from X-Forwarded-For (only behind a trusted balancer).'),
+  'tidings.http.trustedProxies': list('Comma-separated IPs and CIDRs (IPv4, IPv6) of the proxies in front of tidings. Their X-Forwarded-For and X-Forwarded-Host are believed: the client IP is the rightmost X-Forwarded-For address that is not one of them. Empty = trust no one (the TCP peer is the client).', { reloadable: true, check: proxyEntryProblem }),
+  'tidings.http.publicUrl': list('Comma-separated public origins of this service as browsers see it (https://mail.example.com), counted as the server\'s own origin besides the Host header\'s.', { reloadable: true, check: publicUrlProblem }),
   'tidings.http.maxBodyBytes': int(65536, 1024, 16_777_216, 'Largest accepted request body in bytes; larger is 413.'),
   'tidings.http.headersTimeoutMs': int(60_000, 1000, 300_000, 'Longest time a client may take to send its request headers, then 408 (a slow-loris guard, as nginx\'s client_header_timeout).'),
   'tidings.node.id': str('', 'This node\'s id in the cluster; empty = generated at start.'),
@@ -73,12 +80,15 @@ export const SCHEMA = {
   'tidings.connections.maxQueuedBytes': int(1_048_576, 16_384, 1_073_741_824, 'Bytes of events one connection may have waiting to be sent (Socket.IO polling buffers included); a slower reader is closed (WebSocket close 4429, Socket.IO transport closed) and reconnects.', { reloadable: true }),
   'tidings.socketio.pingIntervalMs': int(25000, 1000, 600_000, 'Socket.IO heartbeat interval.'),
   'tidings.socketio.pingTimeoutMs': int(20000, 1000, 600_000, 'Socket.IO heartbeat timeout.'),
+  'tidings.websocket.pingIntervalMs': int(25000, 100, 600_000, 'How often a plain WebSocket (/websockets/…) is pinged; a peer that has not answered the previous ping by the next one is closed. Keep it below every proxy\'s idle timeout.'),
   'tidings.dedupe.windowSeconds': int(300, 1, 604_800, 'How long an idempotency key is remembered.', { reloadable: true }),
   'tidings.longpoll.holdSeconds': int(40, 1, 600, 'How long a long-poll is held open without events before 304.', { reloadable: true }),
   'tidings.history.size': int(100, 0, 100_000, 'Events kept per user so long-poll and SSE clients can resume.', { reloadable: true }),
   'tidings.shutdown.graceMs': int(10000, 0, 120_000, 'On SIGTERM (or SIGINT), the most a node takes to stop: new requests get 503 at once, requests in flight are answered, every socket gets what was accepted for it and is then closed with going-away; whatever is still open at the end is cut, and the process exits 0. Keep it below the orchestrator\'s kill timeout (Kubernetes: terminationGracePeriodSeconds, 30 s by default).'),
   'tidings.shutdown.reconnectSpreadMs': int(10000, 0, 600_000, 'On shutdown each socket is told to wait a random delay from 0 to this before it reconnects (plain WebSocket: close reason \'server shutting down; reconnectAfterMs=N\'; Socket.IO: event server:restart {reconnectAfterMs}), so a node\'s clients do not all come back in the same second.', { reloadable: true }),
   'tidings.cluster.heartbeatMs': int(2000, 100, 60_000, 'Node liveness heartbeat period.'),
+  'tidings.cluster.advertiseUrl': str('', 'How the other nodes reach this one (http://10.0.0.5:8009), for relaying Engine.IO polling requests to the node that holds the session. Empty = the bound address (with a wildcard host, this machine\'s first non-loopback IPv4 address).', { check: advertiseUrlProblem }),
+  'tidings.cluster.secret': secret('Key the nodes sign relayed requests with; the same on every node. Empty = derived from tidings.admin.token; both empty = no relay (polling then needs balancer affinity).'),
   'tidings.cluster.livenessTtlMs': int(10000, 500, 300_000, 'A node whose heartbeat is older than this is dead.'),
   'tidings.remote.maxPending': int(10000, 1, 10_000_000, 'Remote batches kept while Redis is unreachable; overflow is dropped and counted.', { reloadable: true }),
   'tidings.config.watch': bool(true, 'Reload when a file in the config directory changes.'),
@@ -103,6 +113,12 @@ export function envNameOf(key: string): string {
 export type Coerced = { ok: true; value: string | number | boolean | readonly string[] } | { ok: false; expected: string };
 
 /** Turns the raw text of a value into its typed value, or says what was expected. */
+/** A string's (or secret's) own check beyond its type; an empty value is always fine. */
+function checked(spec: KeySpec, raw: string): { ok: true; value: string } | { ok: false; expected: string } {
+  const problem = raw === '' ? null : spec.check?.(raw);
+  return problem ? { ok: false, expected: `a valid value (${problem})` } : { ok: true, value: raw };
+}
+
 export function coerce(spec: KeySpec, raw: string): Coerced {
   const text = raw.trim();
   switch (spec.type) {
@@ -111,9 +127,9 @@ export function coerce(spec: KeySpec, raw: string): Coerced {
         const word = text.toLowerCase();
         return spec.oneOf.includes(word) ? { ok: true, value: word } : { ok: false, expected: `one of ${spec.oneOf.join(', ')}` };
       }
-      return { ok: true, value: raw };
+      return checked(spec, raw);
     case 'secret':
-      return { ok: true, value: raw };
+      return checked(spec, raw);
     case 'bool':
       if (/^(true|yes|on)$/i.test(text)) return { ok: true, value: true };
       if (/^(false|no|off)$/i.test(text)) return { ok: true, value: false };
@@ -126,7 +142,13 @@ export function coerce(spec: KeySpec, raw: string): Coerced {
       }
       return { ok: true, value: n };
     }
-    case 'list':
-      return { ok: true, value: Object.freeze(text === '' ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '')) };
+    case 'list': {
+      const items = text === '' ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      for (const item of items) {
+        const problem = spec.check?.(item);
+        if (problem) return { ok: false, expected: `a comma-separated list (${problem})` };
+      }
+      return { ok: true, value: Object.freeze(items) };
+    }
   }
 }

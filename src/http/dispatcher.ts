@@ -9,6 +9,11 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 export interface DispatchTargets {
   /** fastify: every request that is not for a socket endpoint. */
   readonly http: RawHandler;
+  /**
+   * Asked first for every `/socket.io/…` request and upgrade: true when it relayed it to the node
+   * that owns its Engine.IO session (`src/cluster/poll-relay.ts`), false when this node serves it.
+   */
+  readonly relay: { handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean>; handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> };
   /** Socket.IO at `/socket.io/…`: its polling requests and its upgrades. */
   readonly socketIo: { handleRequest: RawHandler; handleUpgrade: UpgradeHandler };
   /** Plain WebSockets at `/websockets/…`. */
@@ -35,14 +40,14 @@ export function endpointOf(url: string | undefined): 'socket.io' | 'websockets' 
  */
 export function dispatch(server: Server, t: DispatchTargets): void {
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (endpointOf(req.url) === 'socket.io') t.socketIo.handleRequest(req, res);
+    if (endpointOf(req.url) === 'socket.io') void t.relay.handleRequest(req, res).then((relayed) => relayed || t.socketIo.handleRequest(req, res));
     else t.http(req, res);
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     if (t.stopping()) return refuseUpgrade(socket, new TidingsError('TIDINGS_SHUTTING_DOWN'));
     const endpoint = endpointOf(req.url);
-    if (endpoint === 'socket.io') return t.socketIo.handleUpgrade(req, socket, head);
+    if (endpoint === 'socket.io') return void t.relay.handleUpgrade(req, socket, head).then((relayed) => relayed || t.socketIo.handleUpgrade(req, socket, head));
     if (endpoint === 'websockets') return t.diagWs.matches(req.url ?? '/') ? t.diagWs.handleUpgrade(req, socket, head) : t.plainWs.handleUpgrade(req, socket, head);
     refuseUpgrade(socket, new TidingsError('TIDINGS_NOT_FOUND', `No WebSocket endpoint at ${(req.url ?? '/').split('?')[0]}`));
   });

@@ -19,6 +19,8 @@ export interface NodeInfo {
   readonly lastSeen: number;
   readonly connections: number;
   readonly byTransport: Readonly<Record<string, number>>;
+  /** Where other nodes reach this one (`tidings.cluster.advertiseUrl`); empty until it listens. */
+  readonly advertiseUrl: string;
 }
 
 /**

@@ -8,6 +8,8 @@ import type { ConnectionRegistry } from '../ports/connection-registry.js';
 import type { Session } from '../ports/session-store.js';
 import type { DirUser } from '../directory/directory.js';
 import type { TransportKind } from '../domain/types.js';
+import { trustedProxies } from '../http/client-ip.js';
+import { checkOrigin } from '../http/origin-policy.js';
 
 /** What a request that passed the gate is admitted as. */
 export interface Admission {
@@ -58,7 +60,9 @@ export class HandshakeGate {
    * session that never lapses.
    */
   async verify(g: GateRequest): Promise<{ session: Session; user: DirUser }> {
-    checkOrigin(g.req, this.#config.settings['tidings.http.allowedOrigins']);
+    const s = this.#config.settings;
+    const proxies = trustedProxies(s['tidings.http.trustedProxies']);
+    checkOrigin(g.req, { allowed: s['tidings.http.allowedOrigins'], publicUrls: s['tidings.http.publicUrl'], proxies });
     const sessionId = g.query.get('session');
     if (!sessionId) throw new TidingsError('TIDINGS_SESSION_MISSING');
     const session = await this.#sessions.get(sessionId);
@@ -73,7 +77,7 @@ export class HandshakeGate {
     }
     if (!user.mailEnabled) throw new TidingsError('TIDINGS_USER_DISABLED');
     const ref = { userId: user.id, contextId: user.contextId };
-    if (this.#config.resolve('tidings.session.ipCheck', ref).value === true && clientIp(g.req, this.#config.settings['tidings.http.trustProxy']) !== session.clientIp) {
+    if (this.#config.resolve('tidings.session.ipCheck', ref).value === true && proxies.clientIp(g.req) !== session.clientIp) {
       throw new TidingsError('TIDINGS_IP_MISMATCH');
     }
     if (g.isWebSocketUpgrade && this.#config.resolve('com.openexchange.websockets.enabled', ref).value !== true) {
@@ -96,23 +100,4 @@ export class HandshakeGate {
     }
     return { session, user, connectionId, path: g.path, transport: g.transport };
   }
-}
-
-/** Browsers always send Origin on WebSocket and cross-origin requests; its absence means a non-browser client. */
-export function checkOrigin(req: IncomingMessage, allowed: readonly string[]): void {
-  const origin = req.headers.origin;
-  if (origin === undefined) return;
-  const host = req.headers.host;
-  if (host && (origin === `http://${host}` || origin === `https://${host}`)) return;
-  if (allowed.includes(origin) || allowed.includes('*')) return;
-  throw new TidingsError('TIDINGS_ORIGIN_FORBIDDEN', `Origin '${origin}' is not allowed`);
-}
-
-export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const fwd = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress ?? '';
 }

@@ -20,6 +20,8 @@ export interface PlainWsEndpointDeps {
   log: Logger;
   metrics: Metrics;
   maxPayload: number;
+  /** How often every socket is pinged (tidings.websocket.pingIntervalMs). */
+  pingIntervalMs: number;
   /** Read on every send: the backlog past which a connection is closed as a slow consumer. */
   maxQueuedBytes(): number;
 }
@@ -28,6 +30,9 @@ export interface PlainWsEndpointDeps {
 export class PlainWsEndpoint {
   readonly #wss: WebSocketServer;
   readonly #d: PlainWsEndpointDeps;
+  readonly #keepalive: NodeJS.Timeout;
+  /** Sockets that have not answered the last ping yet. */
+  readonly #awaitingPong = new WeakSet<WebSocket>();
 
   constructor(deps: PlainWsEndpointDeps) {
     this.#d = deps;
@@ -35,6 +40,21 @@ export class PlainWsEndpoint {
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: Math.min(deps.maxPayload, 64 * 1024), perMessageDeflate: false });
     // upgradeRefusal() makes ws's checks first; should ws still refuse, the answer is ours too.
     this.#wss.on('wsClientError', (err, socket) => refuseUpgrade(socket, new TidingsError('TIDINGS_BAD_UPGRADE', err.message)));
+    // Proxies cut a tunnel that carries no traffic (nginx proxy_read_timeout, HAProxy timeout tunnel,
+    // Apache ProxyTimeout): a ping keeps it busy, and a peer that missed the previous ping is gone.
+    this.#keepalive = setInterval(() => this.#ping(), deps.pingIntervalMs).unref();
+  }
+
+  #ping(): void {
+    for (const ws of this.#wss.clients) {
+      if (this.#awaitingPong.has(ws)) {
+        this.#d.log.debug('plain websocket did not answer a ping: closing it');
+        ws.terminate();
+        continue;
+      }
+      this.#awaitingPong.add(ws);
+      ws.ping();
+    }
   }
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -88,6 +108,7 @@ export class PlainWsEndpoint {
       this.#d.hub.add(conn);
       this.#d.metrics.connections.inc({ transport: 'plain-websocket' });
       ws.on('error', (err) => this.#d.log.debug({ err: String(err) }, 'plain websocket error'));
+      ws.on('pong', () => this.#awaitingPong.delete(ws));
       ws.once('close', () => {
         this.#d.hub.remove(conn);
         this.#d.metrics.connections.dec({ transport: 'plain-websocket' });
@@ -96,6 +117,7 @@ export class PlainWsEndpoint {
   }
 
   close(): void {
+    clearInterval(this.#keepalive);
     for (const ws of this.#wss.clients) ws.terminate();
     this.#wss.close();
   }

@@ -503,25 +503,25 @@ describe('reload: route, broken files, non-reloadable keys', () => {
 
   it('a changed non-reloadable key logs that a restart is needed and keeps its old value in force', async () => {
     const mark = lines.length;
-    n.write('tidings.properties', `${baseProps}tidings.socketio.pingIntervalMs=30000\ntidings.http.trustProxy=true\ntidings.longpoll.holdSeconds=20\n`);
+    n.write('tidings.properties', `${baseProps}tidings.socketio.pingIntervalMs=30000\ntidings.http.maxBodyBytes=131072\ntidings.longpoll.holdSeconds=20\n`);
     const r = await reload();
     assert.equal(r.status, 200);
     assert.deepEqual(r.json.changed, ['tidings.longpoll.holdSeconds']);
-    assert.deepEqual(r.json.restartNeeded, ['tidings.http.trustProxy', 'tidings.socketio.pingIntervalMs']);
+    assert.deepEqual(r.json.restartNeeded, ['tidings.http.maxBodyBytes', 'tidings.socketio.pingIntervalMs']);
     const warns = lines.slice(mark).filter((l) => l.level === 40);
-    for (const key of ['tidings.socketio.pingIntervalMs', 'tidings.http.trustProxy']) {
+    for (const key of ['tidings.socketio.pingIntervalMs', 'tidings.http.maxBodyBytes']) {
       const w = warns.find((l) => l.key === key);
       assert.ok(w, `no warning for ${key}: ${JSON.stringify(warns)}`);
       assert.match(w.msg, /restart/);
       assert.match(w.msg, /tidings\.properties:\d+/);
     }
     assert.equal(n.node.config.settings['tidings.socketio.pingIntervalMs'], 25000);
-    assert.equal(n.node.config.settings['tidings.http.trustProxy'], false);
+    assert.equal(n.node.config.settings['tidings.http.maxBodyBytes'], 65536);
     assert.equal(n.node.config.settings['tidings.longpoll.holdSeconds'], 20);
     assert.deepEqual(pick((await get(n.url, 'tidings.socketio.pingIntervalMs', 1)).json), [25000, 'default', 'built-in default']);
     // Still changed on the next reload: still logged; reverted: nothing to restart for.
     const again = await reload();
-    assert.deepEqual(again.json.restartNeeded, ['tidings.http.trustProxy', 'tidings.socketio.pingIntervalMs']);
+    assert.deepEqual(again.json.restartNeeded, ['tidings.http.maxBodyBytes', 'tidings.socketio.pingIntervalMs']);
     assert.deepEqual(again.json.changed, []);
     n.write('tidings.properties', baseProps);
     const back = await reload();

@@ -55,7 +55,7 @@ describe('tidings diag through HAProxy', { skip: !existsSync(HAPROXY_BIN) && `${
   let good: ProxyServer;
   let short: ProxyServer;
   before(async () => {
-    node = await startNode({ properties: { 'tidings.http.trustProxy': true } });
+    node = await startNode({ properties: { 'tidings.http.trustedProxies': '127.0.0.1' } });
     const port = Number(new URL(node.url).port);
     good = await startHaproxy(haproxyConf(port, { serverTimeout: '10s', forwardfor: true }));
     short = await startHaproxy(haproxyConf(port, { serverTimeout: '2s', forwardfor: false }));
@@ -89,7 +89,7 @@ describe('tidings diag through Apache httpd', { skip: !existsSync(APACHE_BIN) &&
   let good: ProxyServer;
   let plain: ProxyServer;
   before(async () => {
-    node = await startNode({ properties: { 'tidings.http.trustProxy': true } });
+    node = await startNode({ properties: { 'tidings.http.trustedProxies': '127.0.0.1' } });
     good = await startApache(`${APACHE_BASE}ProxyPreserveHost On
 ProxyTimeout 10
 ProxyPass / ${node.url}/ upgrade=websocket flushpackets=on

@@ -53,7 +53,7 @@ describe('tidings diag through nginx', { skip: !existsSync(NGINX_BIN) && `${NGIN
   let broken: NginxServer;
   let impatient: NginxServer;
   before(async () => {
-    node = await startNode({ properties: { 'tidings.http.trustProxy': true } });
+    node = await startNode({ properties: { 'tidings.http.trustedProxies': '127.0.0.1' } });
     good = await startNginx(nginxConf(node.url, GOOD));
     broken = await startNginx(nginxConf(node.url, BROKEN));
     impatient = await startNginx(nginxConf(node.url, GOOD.replace('proxy_read_timeout 10s;', 'proxy_read_timeout 2s;')).replace('    location / {', '    location /socket.io/ { return 404; }\n    location / {'));

@@ -133,7 +133,7 @@ describe('handshake gate refusals', () => {
 
 describe('strict client-IP check', () => {
   it('refuses a socket from another IP than the login\'s with 403 TIDINGS_IP_MISMATCH', async () => {
-    const n = await startNode({ properties: { 'tidings.session.ipCheck': true, 'tidings.http.trustProxy': true } });
+    const n = await startNode({ properties: { 'tidings.session.ipCheck': true, 'tidings.http.trustedProxies': '127.0.0.1' } });
     try {
       const l = await login(n.url, 'alice@example.com', 'alice-pw');
       const sameIp = await connectPlainWs(n.url, l, {}).then((c) => (c.ws.close(), 'open'), (e) => e);

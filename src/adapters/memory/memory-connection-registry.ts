@@ -81,7 +81,8 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
           byTransport[e.transport] = (byTransport[e.transport] ?? 0) + 1;
         }
       }
-      return { nodeId, lastSeen: now, connections, byTransport };
+      // One process: no node is reached over the network.
+      return { nodeId, lastSeen: now, connections, byTransport, advertiseUrl: '' };
     });
   }
 }

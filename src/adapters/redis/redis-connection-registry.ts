@@ -15,6 +15,8 @@ export interface RedisConnectionRegistryOptions {
   /** ms a node stays live without a heartbeat. Default 10000. */
   readonly livenessTtlMs?: number;
   readonly log?: LogLike;
+  /** This node's address for the other nodes, read at every beat (it is known once the node listens). Default: none. */
+  readonly advertiseUrl?: () => string;
 }
 
 /**
@@ -32,6 +34,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
   readonly #client: RedisClient;
   readonly #keys: RedisKeys;
   readonly #log?: LogLike;
+  readonly #advertiseUrl: () => string;
 
   readonly #own = new Map<UserKey, Map<string, ConnectionEntry>>();
   readonly #pending = new Map<UserKey, number>();
@@ -44,6 +47,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     this.#keys = new RedisKeys(opts.prefix);
     this.nodeId = opts.nodeId;
     this.#log = opts.log;
+    this.#advertiseUrl = opts.advertiseUrl ?? (() => '');
     this.membership = new RedisMembership(
       client,
       { keys: this.#keys, nodeId: opts.nodeId, heartbeatMs: opts.heartbeatMs ?? 2000, livenessTtlMs: opts.livenessTtlMs ?? 10_000, log: opts.log },
@@ -154,7 +158,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     return named(this.membership.members());
   }
 
-  #stats(): { connections: number; byTransport: Record<string, number> } {
+  #stats(): { connections: number; byTransport: Record<string, number>; advertiseUrl: string } {
     const byTransport: Record<string, number> = {};
     let connections = 0;
     for (const conns of this.#own.values()) {
@@ -163,7 +167,7 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
         byTransport[e.transport] = (byTransport[e.transport] ?? 0) + 1;
       }
     }
-    return { connections, byTransport };
+    return { connections, byTransport, advertiseUrl: this.#advertiseUrl() };
   }
 
   async #reassert(): Promise<void> {

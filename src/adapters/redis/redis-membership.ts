@@ -10,7 +10,7 @@ import { reapNodeEntries, RELEASE_LOCK } from './redis-registry-scripts.js';
 export interface LocalEntries {
   /** Users with entries here, for log lines. */
   users(): number;
-  stats(): { connections: number; byTransport: Record<string, number> };
+  stats(): { connections: number; byTransport: Record<string, number>; advertiseUrl: string };
   /** Writes every entry of this node again (Redis lost them). */
   reassert(): Promise<void>;
   /** Retries the removals that failed while Redis was unreachable. */
@@ -30,6 +30,7 @@ interface AliveValue {
   readonly lastSeen: number;
   readonly connections: number;
   readonly byTransport: Record<string, number>;
+  readonly advertiseUrl?: string;
 }
 
 const REAP_LOCK_MS = 30_000;
@@ -273,7 +274,7 @@ export class RedisMembership {
     const live = new Set<string>([this.#nodeId]);
     const infos = new Map<string, NodeInfo>();
     const self = ownStats ?? this.#stats(now);
-    infos.set(this.#nodeId, { nodeId: this.#nodeId, lastSeen: self.lastSeen, connections: self.connections, byTransport: self.byTransport });
+    infos.set(this.#nodeId, { nodeId: this.#nodeId, lastSeen: self.lastSeen, connections: self.connections, byTransport: self.byTransport, advertiseUrl: self.advertiseUrl ?? '' });
     others.forEach((nodeId, i) => {
       const raw = values[i];
       if (raw === null || raw === undefined) {
@@ -284,7 +285,7 @@ export class RedisMembership {
       const v = parseAlive(raw);
       live.add(nodeId);
       this.#dead.delete(nodeId);
-      infos.set(nodeId, { nodeId, lastSeen: v?.lastSeen ?? 0, connections: v?.connections ?? 0, byTransport: v?.byTransport ?? {} });
+      infos.set(nodeId, { nodeId, lastSeen: v?.lastSeen ?? 0, connections: v?.connections ?? 0, byTransport: v?.byTransport ?? {}, advertiseUrl: typeof v?.advertiseUrl === 'string' ? v.advertiseUrl : '' });
     });
     for (const [n, since] of this.#dead) if (now - since > DEAD_MEMORY_MS && !index.includes(n)) this.#dead.delete(n);
     this.#live = live;

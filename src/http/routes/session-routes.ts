@@ -7,7 +7,7 @@ import type { Metrics } from '../../metrics.js';
 import type { LoginLimiter } from '../../auth/login-limiter.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../../auth/session-service.js';
 import type { ConfigService } from '../../config/config-service.js';
-import { clientIp } from '../../sockets/handshake-gate.js';
+import { trustedProxies } from '../client-ip.js';
 import { objectBody, reqStr } from '../validate.js';
 
 export interface SessionRouteDeps {
@@ -30,7 +30,7 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     const login = reqStr(body, 'login', 320);
     const password = reqStr(body, 'password', 1024);
     const s = d.config.settings;
-    const ip = clientIp(req.raw, s['tidings.http.trustProxy']);
+    const ip = trustedProxies(s['tidings.http.trustedProxies']).clientIp(req.raw);
     const limits = {
       perIp: s['tidings.login.maxFailuresPerIp'],
       perIpLogin: s['tidings.login.maxFailuresPerIpLogin'],
