@@ -103,9 +103,10 @@ export class PollRelay {
     if (owner === null || owner === this.#o.nodeId) return null;
     // Every check the owner would make on a direct request, here first: the relay is no way around the gate.
     await this.#o.gate.verify({ req, query, path: socketPath(req.url), transport: upgrade ? 'websocket' : 'polling', isWebSocketUpgrade: upgrade });
-    if (!this.#o.auth().enabled) throw new TidingsError('TIDINGS_RELAY_FAILED', 'This Engine.IO session lives on another node, and requests cannot be relayed to it: set tidings.cluster.secret (or tidings.admin.token) on every node');
     const base = await this.#o.members.urlOf(owner);
-    if (base === null) throw new TidingsError('TIDINGS_RELAY_FAILED', `The node that held this Engine.IO session (${owner}) is no longer in the cluster; reconnect`);
+    // A session whose node left is as gone as one that ended: the client opens a new one.
+    if (base === null) throw new TidingsError('TIDINGS_SID_UNKNOWN', `The Engine.IO session belongs to node '${owner}', which is not in the cluster (any more); reconnect`);
+    if (!this.#o.auth().enabled) throw new TidingsError('TIDINGS_RELAY_FAILED', 'This Engine.IO session lives on another node, and requests cannot be relayed to it: set tidings.cluster.secret (or tidings.admin.token) on every node');
     return new URL(req.url ?? '/', base);
   }
 

@@ -129,13 +129,13 @@ describe('polling requests relayed to the node that owns the Engine.IO session',
     await waitFor('the warning in node 1\'s log', () => cluster!.nodes[0].lines.some((x) => x.msg === 'refused a relayed request without a valid signature' && x.peer === '127.0.0.3' && x.why === 'wrong relay signature'), 5000);
   });
 
-  it('a sid of a node that is not in the cluster is a clear 502, not a hang', async () => {
+  it('a sid of a node that is not in the cluster is a clear 400 TIDINGS_SID_UNKNOWN, not a hang', async () => {
     const [, u2] = cluster!.urls;
     assert.ok(!(await members(u2)).includes('ghost'));
     const l = await loginFrom(u2, VICTIM);
     const r = await poll(u2, l, { sid: engineSid('ghost') });
-    assert.equal(r.status, 502);
-    assert.equal(r.json.error.code, 'TIDINGS_RELAY_FAILED');
-    assert.match(r.json.error.message, /\(ghost\) is no longer in the cluster/);
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error.code, 'TIDINGS_SID_UNKNOWN');
+    assert.match(r.json.error.message, /node 'ghost', which is not in the cluster/);
   });
 });
