@@ -69,7 +69,7 @@ const argv = new Set(process.argv.slice(2));
 const QUICK = argv.has('--quick') || process.env.BENCH_QUICK === '1';
 const SYSCALLS = argv.has('--syscalls') || process.env.BENCH_SYSCALLS === '1';
 const int = (v: string | undefined, d: number): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : d);
-const ROUNDS = int(process.env.BENCH_ROUNDS, QUICK ? 1 : 2);
+const ROUNDS = int(process.env.BENCH_ROUNDS, QUICK || SYSCALLS ? 1 : 2);
 const USERS = 1000;
 const MEASURE_MS = int(process.env.BENCH_MEASURE_MS, QUICK ? 1500 : 4000);
 const WARM_MS = QUICK ? 600 : 1500;
@@ -102,8 +102,8 @@ const FD_LIMIT = raisedFdLimit();
 const notes: string[] = [];
 const N_IDLE = Math.max(USERS, int(process.env.BENCH_IDLE, QUICK ? 1000 : 5000));
 /** A server needs a few dozen files besides its connections (listeners, Redis, logs, epoll, pipes). */
-const N_BIG = QUICK ? 0 : Math.min(int(process.env.BENCH_BIG, 20_000), FD_LIMIT - 150);
-if (!QUICK && N_BIG < int(process.env.BENCH_BIG, 20_000)) notes.push(`open-file limit ${FD_LIMIT} (hard limit; cannot be raised here): the 20,000-connection memory figure is measured at ${N_BIG.toLocaleString('en-US')} connections`);
+const N_BIG = Math.min(int(process.env.BENCH_BIG, QUICK ? 0 : 20_000), FD_LIMIT - 150);
+if (N_BIG > 0 && N_BIG < int(process.env.BENCH_BIG, 20_000)) notes.push(`open-file limit ${FD_LIMIT} (hard limit; cannot be raised here): the 20,000-connection memory figure is measured at ${N_BIG.toLocaleString('en-US')} connections`);
 /** Connections per holder process (each also needs files of its own). */
 const PER_HOLDER = Math.max(1000, Math.min(9000, FD_LIMIT - 500));
 const TIDINGS_USERS = Math.max(N_IDLE, N_BIG, 2 * USERS + POLL_USERS);
@@ -627,7 +627,16 @@ async function waitQuiet(log: (s: string) => void): Promise<number> {
 // Rounds
 
 type PairId = 'sio' | 'ws' | 'b50' | 'mail';
-const PAIRS: readonly PairId[] = ['sio', 'ws', 'b50', 'mail'];
+const ALL_PAIRS: readonly PairId[] = ['sio', 'ws', 'b50', 'mail'];
+/**
+ * BENCH_ONLY=sio,mail (development, experiments): only these pairs; no connect/memory phase, no
+ * latency, no Nchan; the report then has only those rows.
+ */
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((x) => x.trim()) : null;
+if (ONLY) for (const x of ONLY) if (!ALL_PAIRS.includes(x as PairId)) throw new Error(`BENCH_ONLY: unknown pair ${x} (one of ${ALL_PAIRS.join(', ')})`);
+const PAIRS: readonly PairId[] = ONLY ? ALL_PAIRS.filter((p) => ONLY.includes(p)) : ALL_PAIRS;
+/** Only the paired windows (syscall counts are taken there; connect, memory and latency are not what they count). */
+const LEAN = ONLY !== null || SYSCALLS;
 
 interface Pair {
   readonly id: PairId;
@@ -650,7 +659,7 @@ const HOLD_DEFAULT = 3000 + 500;
 async function runRound(round: number, pub: Publisher, holders: Holders, withNchan: boolean, log: (s: string) => void): Promise<Round> {
   const quietPct = await waitQuiet(log);
   warmed.clear();
-  const ids: SysId[] = ['A', 'T', 'R', ...(withNchan ? (['N', 'NR'] as const) : [])];
+  const ids: SysId[] = ['A', 'T', ...(PAIRS.includes('ws') ? (['R'] as const) : []), ...(withNchan ? (['N', 'NR'] as const) : [])];
   const sys = new Map<SysId, Sys>();
   const rx = new Map<SysId, Receiver>();
   try {
@@ -661,7 +670,7 @@ async function runRound(round: number, pub: Publisher, holders: Holders, withNch
     const S = (id: SysId) => sys.get(id)!;
     const X = (id: SysId) => rx.get(id)!;
     const connect: Round['connect'] = {};
-    for (const id of round % 2 ? (['A', 'T'] as const) : (['T', 'A'] as const)) connect[id] = await measureConnect(S(id), holders, round === 1 ? N_BIG : 0, log);
+    if (!LEAN) for (const id of round % 2 ? (['A', 'T'] as const) : (['T', 'A'] as const)) connect[id] = await measureConnect(S(id), holders, round === 1 ? N_BIG : 0, log);
     await sleep(2000);
     for (const id of ids) await connectMeasured(S(id), X(id));
     await sleep(1000);
@@ -698,6 +707,7 @@ async function runRound(round: number, pub: Publisher, holders: Holders, withNch
     }
 
     const latency: Record<string, LatencyFigures> = {};
+    if (LEAN) return { connect, pairs, refs, latency, httpFloorUs: NaN, quietPct };
     const lat = async (key: string, id: SysId, range: UserRange) => (latency[key] = await measureLatency(S(id), X(id), pub, range, key, log));
     await lat('A ws', 'A', R_SIO);
     await lat('T-sio ws', 'T', R_SIO);
@@ -748,17 +758,19 @@ function summary(rounds: Round[]): string {
     const ratio = median(ps.map((p) => p.t.cpuUs / p.base.cpuUs));
     out.push(`| server CPU per delivered event (µs): ${PAIR_LABEL[id][0]} vs ${PAIR_LABEL[id][1]} | ${f1(median(ps.map((p) => p.t.cpuUs)))} | ${f1(median(ps.map((p) => p.base.cpuUs)))} | ${times(ratio)} | ≤ ${PAIR_TARGET[id]}× | ${verdict(ratio, PAIR_TARGET[id])} |`);
   }
-  const mail = pairsOf('mail');
+  const mail = PAIRS.includes('mail') ? pairsOf('mail') : [];
   const perEv = (w: Window, f: (d: RedisDelta) => number) => (w.redis ? f(w.redis) / w.delivered : NaN);
   const cmds = (w: Window) => perEv(w, (d) => d.commands);
   const bytes = (w: Window) => perEv(w, (d) => d.inBytes + d.outBytes);
-  out.push(`| … mail-like bursts: Redis commands per remote event | ${f2(median(mail.map((p) => cmds(p.t))))} | ${f2(median(mail.map((p) => cmds(p.base))))} | ${times(median(mail.map((p) => cmds(p.t) / cmds(p.base))))} | | |`);
-  out.push(`| … mail-like bursts: Redis bytes (in + out) per remote event | ${int0(median(mail.map((p) => bytes(p.t))))} | ${int0(median(mail.map((p) => bytes(p.base))))} | ${times(median(mail.map((p) => bytes(p.t) / bytes(p.base))))} | | |`);
+  if (mail.length) out.push(`| … mail-like bursts: Redis commands per remote event | ${f2(median(mail.map((p) => cmds(p.t))))} | ${f2(median(mail.map((p) => cmds(p.base))))} | ${times(median(mail.map((p) => cmds(p.t) / cmds(p.base))))} | | |`);
+  if (mail.length) out.push(`| … mail-like bursts: Redis bytes (in + out) per remote event | ${int0(median(mail.map((p) => bytes(p.t))))} | ${int0(median(mail.map((p) => bytes(p.base))))} | ${times(median(mail.map((p) => bytes(p.t) / bytes(p.base))))} | | |`);
   const lat = (key: string, k: 'p50' | 'p99') => median(rounds.map((r) => r.latency[key]?.[k] ?? NaN));
   for (const [tr, tk, ak] of [['websocket', 'T-sio ws', 'A ws'], ['polling', 'T polling', 'A polling']] as const) {
+    if (!rounds[0].latency[tk]) continue;
     const r99 = median(rounds.map((r) => r.latency[tk].p99 / r.latency[ak].p99));
     out.push(`| cross-node latency at ${LAT_RATE}/s over ${tr}, p50 / p99 (ms), vs A | ${f2(lat(tk, 'p50'))} / ${f2(lat(tk, 'p99'))} | ${f2(lat(ak, 'p50'))} / ${f2(lat(ak, 'p99'))} | p99 ${times(r99)} | p99 ≤ 1× | ${verdict(r99, 1)} |`);
   }
+  if (!rounds[0].connect.T) return out.join('\n');
   const con = (s: 'A' | 'T', f: (c: ConnectFigures) => number) => median(rounds.map((r) => (r.connect[s] ? f(r.connect[s]!) : NaN)).filter(Number.isFinite));
   const cRatio = median(rounds.map((r) => (r.connect.T!.loginMs + r.connect.T!.connectMs) / r.connect.A!.connectMs));
   out.push(`| server CPU per connect (ms): tidings login + Socket.IO connect vs A's unauthenticated connect | ${f3(con('T', (c) => c.loginMs))} + ${f3(con('T', (c) => c.connectMs))} | ${f3(con('A', (c) => c.connectMs))} | ${times(cRatio)} | ≤ 1× | ${verdict(cRatio, 1)} |`);
@@ -775,7 +787,7 @@ function summary(rounds: Round[]): string {
 function referenceTable(rounds: Round[]): string {
   const out: string[] = [];
   const med = (xs: number[]) => median(xs.filter(Number.isFinite));
-  const pw = (id: PairId, side: 'base' | 't') => rounds.map((r) => r.pairs.find((p) => p.id === id)![side]);
+  const pw = (id: PairId, side: 'base' | 't') => rounds.flatMap((r) => r.pairs.filter((p) => p.id === id).map((p) => p[side]));
   const rows: [string, Window[], string, string][] = [
     ['A: Socket.IO cluster (2 nodes + Redis)', [...pw('sio', 'base'), ...pw('b50', 'base')], 'A ws', 'A polling'],
     ['tidings, Socket.IO clients (2 nodes + Redis)', pw('sio', 't'), 'T-sio ws', 'T polling'],
@@ -827,6 +839,7 @@ function details(rounds: Round[]): string {
   });
   out.push('');
   const keys = Object.keys(rounds[0].latency);
+  if (keys.length === 0) return out.join('\n');
   out.push(`| round | ${keys.map((k) => `${k} p50 / p99 ms`).join(' | ')} | no-op HTTP µs |`);
   out.push(`|---|${keys.map(() => '---:|').join('')}---:|`);
   rounds.forEach((r, i) => out.push(`| ${i + 1} | ${keys.map((k) => (r.latency[k] ? `${f2(r.latency[k].p50)} / ${f2(r.latency[k].p99)}` : '-')).join(' | ')} | ${f1(r.httpFloorUs)} |`));
@@ -924,9 +937,9 @@ async function main(): Promise<void> {
   const dirty = git(['status', '--porcelain', '--untracked-files=no']) !== '';
   const commit = `${head.slice(0, 12) || 'unknown'}${dirty ? ' (dirty)' : ''}`;
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
-  const nchanWhyNot = ensureNchan(log);
+  const nchanWhyNot = ONLY ? null : ensureNchan(log);
   if (nchanWhyNot) notes.push(`Nchan not measured: ${nchanWhyNot}`);
-  const withNchan = nchanWhyNot === null;
+  const withNchan = nchanWhyNot === null && !ONLY;
   log(`${machine}; open-file limit ${FD_LIMIT}; commit ${commit}${QUICK ? '; quick' : ''}${SYSCALLS ? `; syscall counts by ${SYSCALL_TOOL}` : ''}`);
   for (const n of notes) log(`note: ${n}`);
   const pub = new Publisher();
