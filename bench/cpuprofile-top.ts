@@ -3,7 +3,10 @@
  * by self time: per group (tidings' own files, each npm package, Node internals, GC, native) and
  * the top functions, as shares of the busy (non-idle) samples.
  *
- *   node dist/bench/cpuprofile-top.js <file.cpuprofile> [more …] [--top 25]
+ *   node dist/bench/cpuprofile-top.js <file.cpuprofile> [more …] [--top 25] [--window <fromUs>-<toUs>]
+ *
+ * `--window`: only the samples taken in that CLOCK_MONOTONIC µs range (the benchmark writes each
+ * measured window's range to `<BENCH_CPU_PROF dir>/windows.txt`), so start-up and connects are left out.
  */
 import { readFileSync } from 'node:fs';
 
@@ -13,6 +16,7 @@ interface ProfileNode {
   children?: number[];
 }
 interface Profile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -29,9 +33,16 @@ function groupOf(url: string, fn: string): string {
 }
 
 const args = process.argv.slice(2);
-const topIdx = args.indexOf('--top');
-const top = topIdx >= 0 ? Number(args[topIdx + 1]) : 25;
-const files = args.filter((a, i) => a !== '--top' && i !== topIdx + 1);
+const opt = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  args.splice(i, 2);
+  return v;
+};
+const top = Number(opt('--top') ?? 25);
+const win = opt('--window')?.split('-').map(Number);
+const files = args;
 if (files.length === 0) {
   console.error('usage: node dist/bench/cpuprofile-top.js <file.cpuprofile> … [--top N]');
   process.exit(2);
@@ -42,7 +53,12 @@ for (const file of files) {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   // timeDeltas[i] is the time since the previous sample: it belongs to sample i.
-  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  let t = p.startTime;
+  p.samples.forEach((id, i) => {
+    t += p.timeDeltas[i] ?? 0;
+    if (win && (t < win[0] || t > win[1])) return;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+  });
   let busy = 0;
   const groups = new Map<string, number>();
   const fns = new Map<string, number>();

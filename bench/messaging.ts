@@ -39,7 +39,7 @@
  * profiling slows them, so such a run's figures are not comparable). BENCH_NO_WRITE=1 prints only.
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -509,6 +509,8 @@ async function measure(j: Job, pub: Publisher, log: (s: string) => void): Promis
   const redis = redis0 ? redisDelta(redis0, await redisCounters(j.s.redisPort!)) : null;
   const windowMs = (st.lastUs - r.startUs) / 1000;
   const n = st.count;
+  // The profiles' timestamps are CLOCK_MONOTONIC µs like nowUs(): cpuprofile-top --window cuts a profile to this window.
+  if (PROF_DIR) appendFileSync(join(PROF_DIR, 'windows.txt'), `${j.label} ${r.startUs} ${st.lastUs}\n`);
   const w: Window = {
     sys: j.s.id, delivered: n, cpuUs: (sum(d) * 1000) / n, perProcUs: d.map((x) => (x * 1000) / n), procNames: j.s.procs.map((p) => p.name),
     clientUs: (sum(cd) * 1000) / n, rate: n / (windowMs / 1000), tailMs: (st.lastUs - r.endUs) / 1000,
