@@ -43,7 +43,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { Agent } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Socket } from 'socket.io-client';
 import type WebSocket from 'ws';
 import {
@@ -62,6 +62,7 @@ const BASELINE_MAIN = join(here, 'baseline-socketio-node.js');
 const RAW_WS_MAIN = join(here, 'baseline-raw-ws.js');
 const PUBLISHER_MAIN = join(here, 'messaging-publisher.js');
 const HOLDER_MAIN = join(here, 'conn-holder.js');
+const GC_ON_SIGNAL = pathToFileURL(join(here, 'gc-on-signal.js')).href;
 /** The checkout (dist/bench/ → ../..). */
 const ROOT = join(here, '../..');
 
@@ -133,7 +134,8 @@ const PROF_DIR = process.env.BENCH_CPU_PROF;
 let profSeq = 0;
 
 async function startNode(name: string, dir: string, script: string, args: string[], env: NodeJS.ProcessEnv, port: number, readyPath: string, prof = false): Promise<Proc & { url: string }> {
-  const p = spawnLogged(name, dir, process.execPath, [...(prof && PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR, '--cpu-prof-name', `${name}-${++profSeq}.cpuprofile`] : []), script, ...args], { PATH: process.env.PATH, ...env });
+  const flags = ['--expose-gc', '--import', GC_ON_SIGNAL, ...(prof && PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR, '--cpu-prof-name', `${name}-${++profSeq}.cpuprofile`] : [])];
+  const p = spawnLogged(name, dir, process.execPath, [...flags, script, ...args], { PATH: process.env.PATH, ...env });
   const url = `http://127.0.0.1:${port}`;
   const agent = new Agent({ keepAlive: false });
   await waitUntil(`${name} ready at ${url}${readyPath}`, async () => (await httpRequest(agent, `${url}${readyPath}`, 'GET')).status === 200, 20_000, p);
@@ -586,17 +588,21 @@ async function measureConnect(s: Sys, holders: Holders, big: number, log: (s: st
     await holders.each(us, (share) => ({ cmd: 'connect', kind, url: s.subUrl, users: share, parallel: Math.ceil(CONNECT_PARALLEL / holders.list.length) }));
     return { login, connect: delta(a, snap(s.procs)) };
   };
-  await sleep(SETTLE_MS);
-  const rssBaseKb = rssKb(node2.pid);
+  /** RSS after a settle pause and a full GC (bench/gc-on-signal.ts), so start-up garbage is not counted. */
+  const settledRss = async () => {
+    await sleep(SETTLE_MS);
+    process.kill(node2.pid, 'SIGUSR2');
+    await sleep(1000);
+    return rssKb(node2.pid);
+  };
+  const rssBaseKb = await settledRss();
   const t0 = Date.now();
   const first = await step(1, N_IDLE);
-  await sleep(SETTLE_MS);
-  const rssIdle = rssKb(node2.pid);
+  const rssIdle = await settledRss();
   let rssBigKb = NaN;
   if (big > N_IDLE) {
     await step(N_IDLE + 1, big);
-    await sleep(SETTLE_MS);
-    rssBigKb = (rssKb(node2.pid) - rssBaseKb) / big;
+    rssBigKb = ((await settledRss()) - rssBaseKb) / big;
   }
   await holders.closeAll();
   const f: ConnectFigures = {
@@ -608,7 +614,7 @@ async function measureConnect(s: Sys, holders: Holders, big: number, log: (s: st
 }
 
 /** Waits (at most QUIET_WAIT_MS) until other processes use under 20 % of the machine for a second. */
-const QUIET_WAIT_MS = QUICK ? 5000 : 60_000;
+const QUIET_WAIT_MS = QUICK ? 5000 : 30_000;
 async function waitQuiet(log: (s: string) => void): Promise<number> {
   const deadline = Date.now() + QUIET_WAIT_MS;
   for (;;) {
