@@ -401,10 +401,10 @@ class Holders {
   constructor(n: number) {
     for (let i = 0; i < n; i++) this.list.push(new Child(HOLDER_MAIN, true));
   }
-  /** Spreads `users` over the holders (PER_HOLDER each at most) and runs `cmd` on each share. */
+  /** Spreads `users` over the holders by user id (so a user's login and connection meet in one holder) and runs `cmd` on each share. */
   async each(users: readonly number[], cmd: (share: number[]) => HolderCommand): Promise<void> {
     const shares: number[][] = this.list.map(() => []);
-    users.forEach((u, i) => shares[Math.floor(i / PER_HOLDER)].push(u));
+    for (const u of users) shares[(u - 1) % shares.length].push(u);
     const replies = await Promise.all(shares.map((s, i) => (s.length ? this.list[i].ask(cmd(s)) : Promise.resolve({ ok: true, held: 0 } as HolderReply))));
     for (const r of replies) if (!r.ok) throw new Error(`connection holder: ${r.error}`);
   }
