@@ -756,6 +756,13 @@ const PAIR_LABEL: Record<PairId, [string, string]> = {
 };
 const PAIR_TARGET: Record<PairId, number> = { sio: 0.7, ws: 2, b50: 0.35, mail: 0.7 };
 
+/** How busy other processes kept the machine during the measured windows: the figures' noise. */
+function busyNote(rounds: Round[]): string {
+  const xs = rounds.flatMap((r) => [...r.pairs.flatMap((p) => [p.base, p.t]), ...Object.values(r.refs)]).map((w) => w.foreignPct).sort((a, b) => a - b);
+  if (xs.length === 0) return '';
+  return `Other processes used ${xs[0].toFixed(0)}–${xs[xs.length - 1].toFixed(0)} % of the machine during the measured windows (median ${median(xs).toFixed(0)} %)${median(xs) > 20 ? ': CPU ratios of this run are noisy; the counts per event are not' : ''}.`;
+}
+
 function summary(rounds: Round[]): string {
   const out: string[] = [];
   const pairsOf = (id: PairId) => rounds.map((r) => r.pairs.find((p) => p.id === id)!);
@@ -969,6 +976,7 @@ async function main(): Promise<void> {
     `Commit measured: \`${commit}\`${dirty ? ' — the tree had uncommitted changes to tracked files' : ''}.`,
     `Machine: ${machine}; open-file limit ${FD_LIMIT}. Versions: ${versions(withNchan)}.`,
     ...notes.map((n) => `Note: ${n}.`),
+    busyNote(rounds),
     SYSCALLS ? 'Syscall counting was on during every measured window: the CPU figures of this run include its overhead and are not comparable with a plain run.' : '',
   ].filter(Boolean).join('\n');
   const load = `Load: ${USERS.toLocaleString('en-US')} users with one connection each on node 2, publishes to node 1 over HTTP keep-alive with ${CONCURRENCY} in flight, ${MEASURE_MS / 1000} s measured per window after a warm-up; tidings \`delayDuration=0\` except the mail-like pair. Mail-like load: ${MAIL_BURSTS} bursts/s, each ${MAIL_OFFSETS.length} events (one request each) for one user at +${MAIL_OFFSETS.join('/')} ms, = ${MAIL_BURSTS * MAIL_OFFSETS.length} events/s, the same for A and tidings. Latency: ${LAT_RATE} events/s for ${LAT_MS / 1000} s (polling: ${POLL_USERS} users on Engine.IO long-polling). Ratios are medians of per-pair ratios (each tidings window against the baseline window measured right before or after it).`;
