@@ -30,8 +30,9 @@
  *   T-mail vs A    mail-like bursts (a few events per user within the coalescing window) at a
  *                  fixed rate, tidings with the default remote buffer (1000/3000/500 ms)
  *   N, NR          the same flood as a reference
- * then latency at LAT_RATE/s (websocket: every system; polling: A and T), and a no-op HTTP
- * request as the floor of a one-request-per-event design.
+ * then latency at LAT_RATE/s (websocket: every system; polling: A and T, and tidings' polling
+ * through a balancer, pinned and round-robin: the relayed poll), and a no-op HTTP request as the
+ * floor of a one-request-per-event design.
  *
  * Knobs: --quick / BENCH_QUICK=1; --syscalls / BENCH_SYSCALLS=1; BENCH_ROUNDS [2];
  * BENCH_IDLE [5000]; BENCH_BIG [20000, capped by the open-file limit; 0 = skip];
@@ -53,6 +54,7 @@ import {
 import { connectSocketIo, connectWebSocket, login, pool, type Login, type Transport } from './clients.js';
 import type { HolderCommand, HolderReply } from './conn-holder.js';
 import type { PublisherCommand, PublisherReport, PublisherTarget, UserRange } from './messaging-publisher.js';
+import { startBalancer, type Balancer } from './balancer.js';
 import { ensureNchan, nchanVersions, startNginx } from './nchan.js';
 import { countSyscalls, syscallTool, type SyscallCounts, type SyscallProbe } from './syscall-count.js';
 
@@ -95,6 +97,9 @@ const EVENT = 'bench';
 const R_SIO: UserRange = { base: 1, users: USERS };
 const R_WS: UserRange = { base: USERS + 1, users: USERS };
 const R_POLL: UserRange = { base: 2 * USERS + 1, users: POLL_USERS };
+/** tidings polling through a balancer: pinned to node 2, and round-robin over both nodes (relayed polls). */
+const R_POLL_PINNED: UserRange = { base: 2 * USERS + POLL_USERS + 1, users: POLL_USERS };
+const R_POLL_RR: UserRange = { base: 2 * USERS + 2 * POLL_USERS + 1, users: POLL_USERS };
 
 // ---------------------------------------------------------------------------------------------
 // Limits
@@ -107,7 +112,7 @@ const N_BIG = Math.min(int(process.env.BENCH_BIG, QUICK ? 0 : 20_000), FD_LIMIT 
 if (N_BIG > 0 && N_BIG < int(process.env.BENCH_BIG, 20_000)) notes.push(`open-file limit ${FD_LIMIT} (hard limit; cannot be raised here): the 20,000-connection memory figure is measured at ${N_BIG.toLocaleString('en-US')} connections`);
 /** Connections per holder process (each also needs files of its own). */
 const PER_HOLDER = Math.max(1000, Math.min(9000, FD_LIMIT - 500));
-const TIDINGS_USERS = Math.max(N_IDLE, N_BIG, 2 * USERS + POLL_USERS);
+const TIDINGS_USERS = Math.max(N_IDLE, N_BIG, 2 * USERS + 3 * POLL_USERS);
 
 const REMOTE = 'com.openexchange.websockets.grizzly.remote.';
 const DELAY0 = { [`${REMOTE}delayDuration`]: 0 } as Record<string, number>;
@@ -660,6 +665,42 @@ interface Round {
   readonly latency: Record<string, LatencyFigures>;
   readonly httpFloorUs: number;
   readonly quietPct: number;
+  /** Why the relayed-poll figure is missing, when it is. */
+  readonly relayMissing: string | null;
+}
+
+/**
+ * tidings' polling clients behind a balancer (bench/balancer.ts): R_POLL_PINNED through the port
+ * pinned to node 2, R_POLL_RR through the round-robin port. A build without the cross-node
+ * relay refuses the round-robin sessions ("Session ID unknown"): then only the reason is kept.
+ */
+async function connectBehindBalancer(t: Sys, rx: Receiver, b: Balancer): Promise<string | null> {
+  const range = (r: UserRange) => Array.from({ length: r.users }, (_, i) => r.base + i);
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const logins = new Map<number, Login>();
+  await pool([...range(R_POLL_PINNED), ...range(R_POLL_RR)], 16, async (u) => logins.set(u, await login(agent, t.pubUrl, u)));
+  agent.destroy();
+  await pool(range(R_POLL_PINNED), 20, async (u) => rx.attachSocketIo(await connectSocketIo(b.pinnedUrl, 'polling', { login: logins.get(u)! }), u));
+  // One probe first: a session refused half of the time fails within a few polls.
+  const first = R_POLL_RR.base;
+  let probe: Socket;
+  try {
+    probe = await connectSocketIo(b.rrUrl, 'polling', { login: logins.get(first)! });
+    // Connected is not enough: a few polls must go through both nodes.
+    const dropped = await new Promise<string | null>((resolve) => {
+      const t0 = setTimeout(() => resolve(null), 1500);
+      probe.once('disconnect', (why) => {
+        clearTimeout(t0);
+        resolve(String(why));
+      });
+    });
+    if (dropped !== null) return `round-robin polling sessions drop (${dropped}): this build has no cross-node relay`;
+  } catch (e) {
+    return `round-robin polling sessions are refused (${e instanceof Error ? e.message : String(e)}): this build has no cross-node relay`;
+  }
+  rx.attachSocketIo(probe, first);
+  await pool(range(R_POLL_RR).slice(1), 20, async (u) => rx.attachSocketIo(await connectSocketIo(b.rrUrl, 'polling', { login: logins.get(u)! }), u));
+  return null;
 }
 
 const HOLD_DEFAULT = 3000 + 500;
@@ -670,6 +711,7 @@ async function runRound(round: number, pub: Publisher, holders: Holders, withNch
   const ids: SysId[] = ['A', 'T', ...(PAIRS.includes('ws') ? (['R'] as const) : []), ...(withNchan ? (['N', 'NR'] as const) : [])];
   const sys = new Map<SysId, Sys>();
   const rx = new Map<SysId, Receiver>();
+  let balancer: Balancer | null = null;
   try {
     for (const id of ids) {
       sys.set(id, await startSystem(id));
@@ -715,12 +757,17 @@ async function runRound(round: number, pub: Publisher, holders: Holders, withNch
     }
 
     const latency: Record<string, LatencyFigures> = {};
-    if (LEAN) return { connect, pairs, refs, latency, httpFloorUs: NaN, quietPct };
+    if (LEAN) return { connect, pairs, refs, latency, httpFloorUs: NaN, quietPct, relayMissing: 'not measured in this mode' };
+    balancer = await startBalancer(join(S('T').dir, 'balancer'), S('T').pubUrl, S('T').subUrl);
+    const relayMissing = await connectBehindBalancer(S('T'), X('T'), balancer);
+    if (relayMissing) log(`  relayed poll: ${relayMissing}`);
     const lat = async (key: string, id: SysId, range: UserRange) => (latency[key] = await measureLatency(S(id), X(id), pub, range, key, log));
     await lat('A ws', 'A', R_SIO);
     await lat('T-sio ws', 'T', R_SIO);
     await lat('A polling', 'A', R_POLL);
     await lat('T polling', 'T', R_POLL);
+    await lat('T polling, proxy pinned', 'T', R_POLL_PINNED);
+    if (!relayMissing) await lat('T polling, proxy round-robin', 'T', R_POLL_RR);
     await lat('T-ws ws', 'T', R_WS);
     await lat('R ws', 'R', R_SIO);
     if (withNchan) {
@@ -731,9 +778,10 @@ async function runRound(round: number, pub: Publisher, holders: Holders, withNch
     for (const r of rx.values()) r.check(r.sys);
     const httpFloorUs = await measureHttpFloor(S('A'), pub);
     log(`  no-op HTTP request: ${f1(httpFloorUs)} µs server CPU`);
-    return { connect, pairs, refs, latency, httpFloorUs, quietPct };
+    return { connect, pairs, refs, latency, httpFloorUs, quietPct, relayMissing };
   } finally {
     for (const r of rx.values()) r.closeAll();
+    await balancer?.stop();
     await Promise.all([...sys.values()].map((s) => s.stop()));
   }
 }
@@ -784,6 +832,13 @@ function summary(rounds: Round[]): string {
     if (!rounds[0].latency[tk]) continue;
     const r99 = median(rounds.map((r) => r.latency[tk].p99 / r.latency[ak].p99));
     out.push(`| cross-node latency at ${LAT_RATE}/s over ${tr}, p50 / p99 (ms), vs A | ${f2(lat(tk, 'p50'))} / ${f2(lat(tk, 'p99'))} | ${f2(lat(ak, 'p50'))} / ${f2(lat(ak, 'p99'))} | p99 ${times(r99)} | p99 ≤ 1× | ${verdict(r99, 1)} |`);
+  }
+  if (rounds[0].latency['T polling, proxy pinned']) {
+    if (rounds[0].relayMissing) out.push(`| relayed poll (round-robin balancer, no affinity) vs the same proxy pinned to the owner | not measured: ${rounds[0].relayMissing} | | | p99 ≤ 1.5× | |`);
+    else {
+      const r = median(rounds.map((x) => x.latency['T polling, proxy round-robin'].p99 / x.latency['T polling, proxy pinned'].p99));
+      out.push(`| relayed poll: latency at ${LAT_RATE}/s through a round-robin balancer vs the same proxy pinned to the owner, p50 / p99 (ms) | ${f2(lat('T polling, proxy round-robin', 'p50'))} / ${f2(lat('T polling, proxy round-robin', 'p99'))} | ${f2(lat('T polling, proxy pinned', 'p50'))} / ${f2(lat('T polling, proxy pinned', 'p99'))} | p99 ${times(r)} | p99 ≤ 1.5× | ${verdict(r, 1.5)} |`);
+    }
   }
   if (!rounds[0].connect.T) return out.join('\n');
   const con = (s: 'A' | 'T', f: (c: ConnectFigures) => number) => median(rounds.map((r) => (r.connect[s] ? f(r.connect[s]!) : NaN)).filter(Number.isFinite));
