@@ -1,5 +1,5 @@
 /**
- * System A, the baseline: one node of a plain Socket.IO 4.8 cluster.
+ * System A of the messaging benchmark (docs/benchmarks.md): one node of a plain Socket.IO 4.8 cluster.
  * @socket.io/redis-adapter (classic pub/sub adapter) on one Redis, every socket joins room
  * `user:<id>` from its handshake `auth.user`, and `POST /publish {user, event, data}` does
  * `io.to('user:<id>').emit(event, data)`. No authentication, no sessions, no registry.

@@ -88,11 +88,31 @@ function track(name: string, child: ChildProcess, logFile: string): Proc {
   };
 }
 
-/** Spawns `cmd args` with stdout+stderr into `<dir>/<name>.log`. */
+/** Open files wanted by every process the benchmark starts (20,000 idle connections plus sockets of its own). */
+export const WANT_FDS = 65536;
+
+/**
+ * `cmd args` through a shell that first raises the open-file limit (to WANT_FDS, or to the hard
+ * limit where that is lower and cannot be raised), then execs `cmd`: same pid, so /proc figures
+ * and signals reach `cmd` itself. Node cannot call setrlimit on itself.
+ */
+export function withFdLimit(cmd: string, args: string[]): [string, string[]] {
+  return ['bash', ['-c', `ulimit -n ${WANT_FDS} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, cmd, ...args]];
+}
+
+/** The open-file limit a process started through withFdLimit gets. */
+export function raisedFdLimit(): number {
+  const [c, a] = withFdLimit('sh', ['-c', 'ulimit -n']);
+  const n = Number(spawnSync(c, a, { encoding: 'utf8' }).stdout.trim());
+  return Number.isFinite(n) && n > 0 ? n : 1024;
+}
+
+/** Spawns `cmd args` (open-file limit raised) with stdout+stderr into `<dir>/<name>.log`. */
 export function spawnLogged(name: string, dir: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Proc {
   const logFile = join(dir, `${name}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(cmd, args, { env, stdio: ['ignore', fd, fd] });
+  const [c, a] = withFdLimit(cmd, args);
+  const child = spawn(c, a, { env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   return track(name, child, logFile);
 }
@@ -174,4 +194,82 @@ export function median(xs: readonly number[]): number {
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** One Redis command over a fresh connection; resolves with the reply's text (simple, bulk or error). */
+export function redisCommand(port: number, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port });
+    let buf = Buffer.alloc(0);
+    s.setTimeout(5000, () => {
+      s.destroy();
+      reject(new Error(`redis ${args[0]} on ${port}: timeout`));
+    });
+    s.on('error', reject);
+    s.on('connect', () => s.write(`*${args.length}\r\n${args.map((x) => `$${Buffer.byteLength(x)}\r\n${x}\r\n`).join('')}`));
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const nl = buf.indexOf('\r\n');
+      if (nl < 0) return;
+      const head = buf.subarray(0, nl).toString();
+      if (head[0] === '$') {
+        const len = Number(head.slice(1));
+        if (buf.length < nl + 2 + len) return;
+        s.end();
+        resolve(buf.subarray(nl + 2, nl + 2 + len).toString());
+      } else {
+        s.end();
+        if (head[0] === '-') reject(new Error(`redis ${args[0]}: ${head.slice(1)}`));
+        else resolve(head.slice(1));
+      }
+    });
+  });
+}
+
+export interface RedisCounters {
+  /** calls per command (lower case), from INFO commandstats */
+  readonly calls: ReadonlyMap<string, number>;
+  readonly netInputBytes: number;
+  readonly netOutputBytes: number;
+  /** length of this INFO reply, which the next snapshot's output bytes include */
+  readonly replyBytes: number;
+}
+
+/** INFO commandstats + stats of the redis-server on `port`. */
+export async function redisCounters(port: number): Promise<RedisCounters> {
+  const text = await redisCommand(port, ['INFO', 'commandstats', 'stats']);
+  const calls = new Map<string, number>();
+  let netInputBytes = 0;
+  let netOutputBytes = 0;
+  for (const line of text.split('\r\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (m) calls.set(m[1].toLowerCase(), Number(m[2]));
+    const n = /^total_net_(input|output)_bytes:(\d+)/.exec(line);
+    if (n) n[1] === 'input' ? (netInputBytes = Number(n[2])) : (netOutputBytes = Number(n[2]));
+  }
+  return { calls, netInputBytes, netOutputBytes, replyBytes: Buffer.byteLength(text) + 16 };
+}
+
+export interface RedisDelta {
+  /** commands of the system (this benchmark's INFO excluded) */
+  readonly commands: number;
+  readonly byCommand: ReadonlyMap<string, number>;
+  readonly inBytes: number;
+  readonly outBytes: number;
+}
+
+/** What the system sent Redis between two snapshots; the snapshots' own INFO traffic taken out. */
+export function redisDelta(a: RedisCounters, b: RedisCounters): RedisDelta {
+  const byCommand = new Map<string, number>();
+  let commands = 0;
+  for (const [k, v] of b.calls) {
+    let d = v - (a.calls.get(k) ?? 0);
+    if (k === 'info') d -= 1;
+    if (d > 0) {
+      byCommand.set(k, d);
+      commands += d;
+    }
+  }
+  const infoRequest = 40;
+  return { commands, byCommand, inBytes: b.netInputBytes - a.netInputBytes - infoRequest, outBytes: b.netOutputBytes - a.netOutputBytes - a.replyBytes };
 }

@@ -1,185 +1,238 @@
 /**
- * Messaging benchmark: tidings against a plain Socket.IO cluster (system A of
- * `bench/baseline-socketio-node.ts`), both in one invocation.
+ * Messaging benchmark: tidings against every baseline, all started and measured in one
+ * invocation, interleaved and paired, so that the drift of a shared machine hits both sides of
+ * every ratio.
  *
- *   npm run build && node dist/bench/messaging.js        (or: npm run bench:messaging)
+ *   npm run bench                   full run (≈ 7 min), results to bench/results/messaging.md
+ *                                   and the table to docs/benchmarks.md
+ *   npm run bench -- --quick        short run for development (bench/results/messaging-quick.md)
+ *   npm run bench -- --syscalls     also count syscalls per delivered event (perf or strace)
  *
- * Each system runs as two server processes (node 1 takes the publishes, node 2 holds the
- * connections) on its own fresh redis-server (free loopback port, never 6379). This process is
- * the client side (every socket.io-client 4.8 connection, transports: ['websocket']); a forked
- * child is the HTTP publisher. Server CPU = utime+stime from /proc/<pid>/stat of both nodes and
- * the redis-server; Redis is also reported on its own.
+ * Systems (each server on free loopback ports; each cluster on its own fresh redis-server):
+ *  A   a plain Socket.IO 4.8 cluster, 2 nodes, @socket.io/redis-adapter (bench/baseline-socketio-node.ts)
+ *  T   tidings, 2 nodes on one Redis, measured with Socket.IO clients and with plain WebSocket clients
+ *  R   a raw `ws` server in one process, the floor (bench/baseline-raw-ws.ts)
+ *  N   Nchan on nginx, memory store, one nginx          (bench/nchan.ts)
+ *  NR  Nchan on nginx, Redis store, 2 nginx on one Redis
+ * Node 1 (nginx 1) of a system takes the publishes, node 2 holds the connections: every event
+ * crosses nodes (R and N have one process). This process holds the measured connections and
+ * checks every delivery (right user, none missing, none twice, no socket dropped); a forked child
+ * publishes over HTTP; connection holders (bench/conn-holder.ts) hold the idle connections of the
+ * connect and memory figures. Server CPU = utime + stime (/proc/<pid>/stat) of every server
+ * process of the system (nodes and Redis), per delivered event.
  *
- * Each round starts a fresh A cluster and a fresh tidings cluster and keeps both up:
- *  1. connect (A, then tidings): N idle connections to node 2 (tidings: POST /api/login once per
- *     user to node 1, then a Socket.IO connect to node 2 with the session and its cookie; A: a
- *     plain connect with auth.user). Server CPU per connect; node 2's RSS growth per connection
- *     (after a settle pause; also over the second half alone). tidings: the same sessions once
- *     more over the plain WebSocket endpoint (CPU only). Then all but users 1..1000 disconnect.
- *  2. unicast pairs: events to the 1,000 users, published to node 1 by HTTP POST with
- *     CONCURRENCY requests in flight (keep-alive); warm-up, then MEASURE_MS measured; the window
- *     runs from the first publish to the last delivery. tidings is measured in three
- *     remote-buffer settings, switched on the running cluster (POST /api/admin/reload), in a
- *     rotated order each round; every tidings measurement is paired with an A measurement taken
- *     right before or after it (alternating), so that drift of this shared machine hits both.
- *  3. latency: LAT_RATE msg/s for LAT_MS, publish-to-receive (the monotonic clock is shared by
- *     all processes of the machine).
- *  4. reference: server CPU per request of a no-op HTTP endpoint (A's node 1, POST /noop), same
- *     publisher: the floor any one-HTTP-request-per-event design pays per message.
- * Every delivery is checked: right user, no duplicates, none missing, no socket dropped. A broken
- * run throws instead of printing figures.
+ * Per round: all five systems start; the connect and memory phase of A and T (N_IDLE idle
+ * connections, in round 1 also N_BIG); then the measured clients connect and these pairs run,
+ * alternating which side goes first, in an order rotated per round:
+ *   T-sio  vs A    cross-node flood, one event per request (tidings delayDuration=0)
+ *   T-ws   vs R    the same, plain WebSocket clients against the raw ws floor
+ *   T-b50  vs A    tidings' JSON-array publish of 50 events per request vs A's one per request
+ *   T-mail vs A    mail-like bursts (a few events per user within the coalescing window) at a
+ *                  fixed rate, tidings with the default remote buffer (1000/3000/500 ms)
+ *   N, NR          the same flood as a reference
+ * then latency at LAT_RATE/s (websocket: every system; polling: A and T, and tidings' polling
+ * through a balancer, pinned and round-robin: the relayed poll), and a no-op HTTP request as the
+ * floor of a one-request-per-event design.
  *
- * Environment knobs (defaults in brackets): BENCH_ROUNDS [3], BENCH_IDLE [5000],
- * BENCH_MEASURE_MS [4000], BENCH_CPU_PROF=<dir> (server nodes write V8 CPU profiles there;
- * profiling slows them, so the figures of such a run are not comparable).
+ * Knobs: --quick / BENCH_QUICK=1; --syscalls / BENCH_SYSCALLS=1; BENCH_ROUNDS [2];
+ * BENCH_IDLE [5000]; BENCH_BIG [20000, capped by the open-file limit; 0 = skip];
+ * BENCH_MEASURE_MS [4000]; BENCH_CPU_PROF=<dir> (tidings' nodes write V8 CPU profiles there;
+ * profiling slows them, so such a run's figures are not comparable). BENCH_NO_WRITE=1 prints only.
  */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { io, type Socket } from 'socket.io-client';
-import WebSocket from 'ws';
-import { cpuMs, freePort, httpRequest, killAllChildren, machineBusyMs, median, nowUs, percentile, rssKb, sleep, spawnLogged, startRedis, waitUntil, type Proc } from './bench-lib.js';
-import type { PublisherCommand, PublisherReport, PublisherTarget } from './messaging-publisher.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Socket } from 'socket.io-client';
+import type WebSocket from 'ws';
+import {
+  cpuMs, freePort, httpRequest, killAllChildren, machineBusyMs, median, nowUs, percentile, raisedFdLimit, redisCounters, redisDelta, rssKb,
+  sleep, spawnLogged, startRedis, waitUntil, withFdLimit, type Proc, type RedisDelta,
+} from './bench-lib.js';
+import { connectSocketIo, connectWebSocket, login, pool, type Login, type Transport } from './clients.js';
+import type { HolderCommand, HolderReply } from './conn-holder.js';
+import type { PublisherCommand, PublisherReport, PublisherTarget, UserRange } from './messaging-publisher.js';
+import { startBalancer, type Balancer } from './balancer.js';
+import { ensureNchan, nchanVersions, startNginx } from './nchan.js';
+import { countSyscalls, syscallTool, type SyscallCounts, type SyscallProbe } from './syscall-count.js';
 
-const TIDINGS_MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
-const BASELINE_MAIN = fileURLToPath(new URL('./baseline-socketio-node.js', import.meta.url));
-const PUBLISHER_MAIN = fileURLToPath(new URL('./messaging-publisher.js', import.meta.url));
+const here = dirname(fileURLToPath(import.meta.url));
+const TIDINGS_MAIN = join(here, '../src/main.js');
+const BASELINE_MAIN = join(here, 'baseline-socketio-node.js');
+const RAW_WS_MAIN = join(here, 'baseline-raw-ws.js');
+const PUBLISHER_MAIN = join(here, 'messaging-publisher.js');
+const HOLDER_MAIN = join(here, 'conn-holder.js');
+const GC_ON_SIGNAL = pathToFileURL(join(here, 'gc-on-signal.js')).href;
+/** The checkout (dist/bench/ → ../..). */
+const ROOT = join(here, '../..');
 
+const argv = new Set(process.argv.slice(2));
+const QUICK = argv.has('--quick') || process.env.BENCH_QUICK === '1';
+const SYSCALLS = argv.has('--syscalls') || process.env.BENCH_SYSCALLS === '1';
 const int = (v: string | undefined, d: number): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : d);
-const ROUNDS = int(process.env.BENCH_ROUNDS, 3);
+const ROUNDS = int(process.env.BENCH_ROUNDS, QUICK || SYSCALLS ? 1 : 2);
 const USERS = 1000;
-/** Idle connections for the connect and RSS figures; users 1..USERS among them stay for the unicast runs. */
-let IDLE = Math.max(USERS, int(process.env.BENCH_IDLE, 5000));
+const MEASURE_MS = int(process.env.BENCH_MEASURE_MS, QUICK ? 1500 : 4000);
+const WARM_MS = QUICK ? 600 : 1500;
+/** A system's first measurement warms up longer: the connect phase's garbage is collected then. */
+const FIRST_WARM_MS = QUICK ? 1500 : 4000;
 const CONCURRENCY = 64;
-const WARM_MS = 1500;
-const MEASURE_MS = int(process.env.BENCH_MEASURE_MS, 4000);
+const BATCH = 50;
 const LAT_RATE = 200;
-const LAT_MS = 3000;
-/** The first unicast after the connect phase warms up longer: the closed connections' garbage is collected then. */
-const FIRST_WARM_MS = 4000;
+const LAT_MS = QUICK ? 1500 : 3000;
+/** Polling clients (the latency figure over Engine.IO long-polling). */
+const POLL_USERS = 100;
+/** Mail-like load: bursts per second, each one event per request at these offsets (ms) for one user. */
+const MAIL_BURSTS = 500;
+const MAIL_OFFSETS = [0, 40, 150, 400] as const;
 const CONNECT_PARALLEL = 50;
-const SETTLE_MS = 2500;
+const SETTLE_MS = QUICK ? 1500 : 2500;
 const PUSH_TOKEN = 'bench-push-token';
 const ADMIN_TOKEN = 'bench-admin-token';
 const EVENT = 'bench';
 
-const REMOTE = 'com.openexchange.websockets.grizzly.remote.';
-interface Variant {
-  readonly id: string;
-  readonly label: string;
-  readonly props: Record<string, number>;
-  readonly latency: boolean;
-  /** Events per publish request (tidings' batch form); 1 when absent. */
-  readonly batch?: number;
-}
-/** tidings' remote-buffer settings, measured on the same cluster (order rotated per round). Defaults: 1000 / 3000 / 500 (src/config/schema.ts). */
-const VARIANTS: readonly Variant[] = [
-  { id: 'T0', label: 'tidings, delayDuration=0', props: { [`${REMOTE}delayDuration`]: 0 }, latency: true },
-  { id: 'T0b', label: 'tidings, delayDuration=0, 50 events per publish request', props: { [`${REMOTE}delayDuration`]: 0 }, latency: false, batch: 50 },
-  { id: 'Td', label: 'tidings, default buffer (1000/3000/500 ms)', props: {}, latency: false },
-];
+/** User ranges of the measured clients (distinct, so no event reaches two client kinds). */
+const R_SIO: UserRange = { base: 1, users: USERS };
+const R_WS: UserRange = { base: USERS + 1, users: USERS };
+const R_POLL: UserRange = { base: 2 * USERS + 1, users: POLL_USERS };
+/** tidings polling through a balancer: pinned to node 2, and round-robin over both nodes (relayed polls). */
+const R_POLL_PINNED: UserRange = { base: 2 * USERS + POLL_USERS + 1, users: POLL_USERS };
+const R_POLL_RR: UserRange = { base: 2 * USERS + 2 * POLL_USERS + 1, users: POLL_USERS };
 
 // ---------------------------------------------------------------------------------------------
 // Limits
 
-function openFileLimit(): number {
-  const r = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
-  const n = Number(r.stdout.trim());
-  return Number.isFinite(n) ? n : 1024;
-}
-const FD_LIMIT = openFileLimit();
+const FD_LIMIT = raisedFdLimit();
 const notes: string[] = [];
-if (IDLE + 500 > FD_LIMIT) {
-  const was = IDLE;
-  IDLE = Math.max(USERS, FD_LIMIT - 500);
-  notes.push(`open-file limit ${FD_LIMIT}: idle connections reduced from ${was} to ${IDLE}`);
-}
+const N_IDLE = Math.max(USERS, int(process.env.BENCH_IDLE, QUICK ? 1000 : 5000));
+/** A server needs a few dozen files besides its connections (listeners, Redis, logs, epoll, pipes). */
+const N_BIG = Math.min(int(process.env.BENCH_BIG, QUICK ? 0 : 20_000), FD_LIMIT - 150);
+if (N_BIG > 0 && N_BIG < int(process.env.BENCH_BIG, 20_000)) notes.push(`open-file limit ${FD_LIMIT} (hard limit; cannot be raised here): the 20,000-connection memory figure is measured at ${N_BIG.toLocaleString('en-US')} connections`);
+/** Connections per holder process (each also needs files of its own). */
+const PER_HOLDER = Math.max(1000, Math.min(9000, FD_LIMIT - 500));
+const TIDINGS_USERS = Math.max(N_IDLE, N_BIG, 2 * USERS + 3 * POLL_USERS);
+
+const REMOTE = 'com.openexchange.websockets.grizzly.remote.';
+const DELAY0 = { [`${REMOTE}delayDuration`]: 0 } as Record<string, number>;
+const DEFAULT_BUFFER = {} as Record<string, number>;
 
 // ---------------------------------------------------------------------------------------------
-// Servers
+// Systems
 
-interface Cluster {
-  readonly kind: 'A' | 'T';
-  readonly redis: Proc;
-  readonly nodes: readonly [Proc & { url: string }, Proc & { url: string }];
+type SysId = 'A' | 'T' | 'R' | 'N' | 'NR';
+interface Sys {
+  readonly id: SysId;
+  /** Every server process: nodes (nginx) first, then the redis-server. */
+  readonly procs: readonly Proc[];
+  readonly pubUrl: string;
+  readonly subUrl: string;
+  readonly redisPort: number | null;
   readonly dir: string;
+  /** Node 2 (where the connections are). */
+  readonly holder: Proc;
   stop(): Promise<void>;
 }
 
-/** BENCH_CPU_PROF=<dir>: every server node writes a V8 CPU profile there when it stops. */
 const PROF_DIR = process.env.BENCH_CPU_PROF;
 let profSeq = 0;
 
-async function startNode(name: string, dir: string, script: string, args: string[], env: NodeJS.ProcessEnv, port: number, readyPath: string): Promise<Proc & { url: string }> {
-  const prof = PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR, '--cpu-prof-name', `${name}-${++profSeq}.cpuprofile`] : [];
-  const p = spawnLogged(name, dir, process.execPath, [...prof, script, ...args], { PATH: process.env.PATH, ...env });
+async function startNode(name: string, dir: string, script: string, args: string[], env: NodeJS.ProcessEnv, port: number, readyPath: string, prof = false): Promise<Proc & { url: string }> {
+  const flags = ['--expose-gc', '--import', GC_ON_SIGNAL, ...(prof && PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR, '--cpu-prof-name', `${name}-${++profSeq}.cpuprofile`] : [])];
+  const p = spawnLogged(name, dir, process.execPath, [...flags, script, ...args], { PATH: process.env.PATH, ...env });
   const url = `http://127.0.0.1:${port}`;
   const agent = new Agent({ keepAlive: false });
   await waitUntil(`${name} ready at ${url}${readyPath}`, async () => (await httpRequest(agent, `${url}${readyPath}`, 'GET')).status === 200, 20_000, p);
   return Object.assign(p, { url });
 }
 
-async function startCluster(kind: 'A' | 'T', users: number, first: Variant): Promise<Cluster> {
-  const dir = mkdtempSync(join(tmpdir(), `bench-messaging-${kind}-`));
-  const redis = await startRedis(dir);
-  const stopAll = async (nodes: Proc[]) => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await redis.stop();
-    rmSync(dir, { recursive: true, force: true });
+function sysOf(id: SysId, dir: string, nodes: readonly (Proc & { url: string })[], redis: (Proc & { port: number }) | null): Sys {
+  const procs = [...nodes, ...(redis ? [redis] : [])];
+  return {
+    id, procs, dir, pubUrl: nodes[0].url, subUrl: nodes[nodes.length - 1].url, redisPort: redis?.port ?? null, holder: nodes[nodes.length - 1],
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await redis?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
+}
+
+async function startSystem(id: SysId): Promise<Sys> {
+  const dir = mkdtempSync(join(tmpdir(), `bench-messaging-${id}-`));
+  const started: Proc[] = [];
   try {
-    const ports = [await freePort(), await freePort()];
-    let nodes: [Proc & { url: string }, Proc & { url: string }];
-    if (kind === 'A') {
-      const start = (i: number) => startNode(`a-node${i + 1}`, dir, BASELINE_MAIN, [], { PORT: String(ports[i]), REDIS_URL: redis.url }, ports[i], '/health');
-      nodes = [await start(0), await start(1)];
-    } else {
+    const redis = id === 'A' || id === 'T' || id === 'NR' ? await startRedis(dir) : null;
+    if (redis) started.push(redis);
+    let nodes: (Proc & { url: string })[];
+    if (id === 'A') {
+      nodes = [];
+      for (const i of [1, 2]) {
+        const port = await freePort();
+        nodes.push(await startNode(`a-node${i}`, dir, BASELINE_MAIN, [], { PORT: String(port), REDIS_URL: redis!.url }, port, '/health'));
+        started.push(nodes[nodes.length - 1]);
+      }
+    } else if (id === 'T') {
       const cfg = join(dir, 'config');
       mkdirSync(cfg);
       writeFileSync(join(cfg, 'tidings.properties'), [
-        `tidings.redis.url=${redis.url}`,
+        `tidings.redis.url=${redis!.url}`,
         `tidings.push.token=${PUSH_TOKEN}`,
         `tidings.admin.token=${ADMIN_TOKEN}`,
         'tidings.config.watch=false',
         'tidings.log.level=warn',
-        // Only *failed* logins are limited (none here), and every user holds one connection:
-        // the defaults (20 failures per IP, 8 connections per user) never throttle this bench.
+        // Only *failed* logins are limited (none here), and every user holds one or two
+        // connections: the defaults never throttle this bench.
         '',
       ].join('\n'));
-      writeRemoteProps(cfg, first);
+      writeRemoteProps(cfg, DELAY0);
       const lines = ['contexts:', '  - id: 1', '    name: bench.example', 'users:'];
-      for (let u = 1; u <= users; u++) lines.push(`  - { id: ${u}, context: 1, login: u${u}@bench.example, password: "{PLAIN}pw${u}" }`);
+      for (let u = 1; u <= TIDINGS_USERS; u++) lines.push(`  - { id: ${u}, context: 1, login: u${u}@bench.example, password: "{PLAIN}pw${u}" }`);
       writeFileSync(join(cfg, 'directory.yml'), lines.join('\n') + '\n');
-      const start = (i: number) => startNode(`t-node${i + 1}`, dir, TIDINGS_MAIN, ['serve', '--config', cfg], { TIDINGS_NODE_ID: `bench-node${i + 1}`, TIDINGS_HTTP_PORT: String(ports[i]) }, ports[i], '/health/ready');
-      nodes = [await start(0), await start(1)];
+      nodes = [];
+      for (const i of [1, 2]) {
+        const port = await freePort();
+        nodes.push(await startNode(`t-node${i}`, dir, TIDINGS_MAIN, ['serve', '--config', cfg], { TIDINGS_NODE_ID: `bench-node${i}`, TIDINGS_HTTP_PORT: String(port) }, port, '/health/ready', true));
+        started.push(nodes[nodes.length - 1]);
+      }
+    } else if (id === 'R') {
+      const port = await freePort();
+      nodes = [await startNode('raw-ws', dir, RAW_WS_MAIN, [], { PORT: String(port) }, port, '/health')];
+      started.push(nodes[0]);
+    } else {
+      const maxConns = Math.max(1024, FD_LIMIT - 100);
+      nodes = [];
+      for (const i of id === 'N' ? [1] : [1, 2]) {
+        nodes.push(await startNginx(dir, `nginx${i}`, redis?.port ?? null, maxConns));
+        started.push(nodes[nodes.length - 1]);
+      }
     }
-    return { kind, redis, nodes, dir, stop: () => stopAll([...nodes]) };
+    return sysOf(id, dir, nodes, redis);
   } catch (e) {
-    await stopAll([]);
+    for (const p of started.reverse()) await p.stop();
+    rmSync(dir, { recursive: true, force: true });
     throw e;
   }
 }
 
-function writeRemoteProps(cfg: string, v: Variant): void {
-  writeFileSync(join(cfg, 'websockets.properties'), Object.entries(v.props).map(([k, val]) => `${k}=${val}`).join('\n') + '\n');
+function writeRemoteProps(cfg: string, props: Record<string, number>): void {
+  writeFileSync(join(cfg, 'websockets.properties'), Object.entries(props).map(([k, val]) => `${k}=${val}`).join('\n') + '\n');
 }
 
 /** Switches tidings' remote-buffer settings: rewrite the file, reload the cluster, check both nodes. */
-async function applyVariant(c: Cluster, v: Variant): Promise<void> {
-  writeRemoteProps(join(c.dir, 'config'), v);
+async function applyBuffer(t: Sys, props: Record<string, number>): Promise<void> {
+  writeRemoteProps(join(t.dir, 'config'), props);
   const agent = new Agent({ keepAlive: false });
   const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
-  const r = await httpRequest(agent, `${c.nodes[0].url}/api/admin/reload`, 'POST', '{}', auth);
+  const r = await httpRequest(agent, `${t.pubUrl}/api/admin/reload`, 'POST', '{}', auth);
   if (r.status !== 200) throw new Error(`reload failed: ${r.status} ${r.body}`);
   const want = { delayDuration: 1000, maxDelayDuration: 3000, timerFrequency: 500 } as Record<string, number>;
-  for (const [k, val] of Object.entries(v.props)) want[k.slice(REMOTE.length)] = val;
-  for (const n of c.nodes) {
+  for (const [k, val] of Object.entries(props)) want[k.slice(REMOTE.length)] = val;
+  for (const url of [t.pubUrl, t.subUrl]) {
     for (const [k, val] of Object.entries(want)) {
-      await waitUntil(`${n.name}: ${k}=${val}`, async () => {
-        const a = await httpRequest(agent, `${n.url}/api/admin/config?key=${REMOTE}${k}&context=1`, 'GET', undefined, auth);
+      await waitUntil(`${url}: ${k}=${val}`, async () => {
+        const a = await httpRequest(agent, `${url}/api/admin/config?key=${REMOTE}${k}&context=1`, 'GET', undefined, auth);
         return a.status === 200 && (JSON.parse(a.body) as { value: unknown }).value === val;
       }, 5000);
     }
@@ -187,7 +240,14 @@ async function applyVariant(c: Cluster, v: Variant): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Clients and the receiving side
+// The receiving side
+
+interface EventData {
+  p: number;
+  s: number;
+  u: number;
+  t: number;
+}
 
 interface PhaseStats {
   count: number;
@@ -197,11 +257,17 @@ interface PhaseStats {
   lat: number[] | null;
 }
 
+/** One per system: every delivery to any of its measured clients. */
 class Receiver {
   readonly phases = new Map<number, PhaseStats>();
+  readonly sockets: Socket[] = [];
+  readonly webSockets: WebSocket[] = [];
   misrouted = 0;
-  unexpectedDisconnects = 0;
+  malformed = 0;
+  unexpectedCloses = 0;
   closing = false;
+
+  constructor(readonly sys: SysId) {}
 
   phase(p: number, latency = false): PhaseStats {
     let s = this.phases.get(p);
@@ -209,7 +275,7 @@ class Receiver {
     return s;
   }
 
-  onEvent(user: number, d: { p: number; s: number; u: number; t: number }): void {
+  onEvent(user: number, d: EventData): void {
     const now = nowUs();
     if (d.u !== user) this.misrouted++;
     const st = this.phase(d.p);
@@ -227,100 +293,132 @@ class Receiver {
     st.lat?.push((now - d.t) / 1000);
   }
 
-  attach(socket: Socket, user: number): void {
-    socket.on(EVENT, (d: { p: number; s: number; u: number; t: number }) => this.onEvent(user, d));
+  attachSocketIo(socket: Socket, user: number): void {
+    this.sockets.push(socket);
+    socket.on(EVENT, (d: EventData) => this.onEvent(user, d));
     socket.on('disconnect', () => {
-      if (!this.closing) this.unexpectedDisconnects++;
+      if (!this.closing) this.unexpectedCloses++;
+    });
+  }
+
+  /** Frames `{"name":…,"args":[data],…}` (tidings' plain WebSocket, R, and the message Nchan was given). */
+  attachWebSocket(ws: WebSocket, user: number): void {
+    this.webSockets.push(ws);
+    ws.on('message', (raw) => {
+      try {
+        const f = JSON.parse(String(raw)) as { name?: unknown; args?: unknown[] };
+        if (f.name !== EVENT || !Array.isArray(f.args)) throw new Error('not an event frame');
+        this.onEvent(user, f.args[0] as EventData);
+      } catch {
+        this.malformed++;
+      }
+    });
+    ws.on('close', () => {
+      if (!this.closing) this.unexpectedCloses++;
     });
   }
 
   check(what: string): void {
     if (this.misrouted > 0) throw new Error(`${what}: ${this.misrouted} events reached a socket of another user`);
-    if (this.unexpectedDisconnects > 0) throw new Error(`${what}: ${this.unexpectedDisconnects} sockets disconnected unexpectedly`);
+    if (this.malformed > 0) throw new Error(`${what}: ${this.malformed} frames were not event frames`);
+    if (this.unexpectedCloses > 0) throw new Error(`${what}: ${this.unexpectedCloses} sockets closed unexpectedly`);
     for (const [p, s] of this.phases) if (s.dups > 0) throw new Error(`${what}: phase ${p}: ${s.dups} duplicate deliveries`);
+  }
+
+  closeAll(): void {
+    this.closing = true;
+    for (const s of this.sockets) s.close();
+    for (const w of this.webSockets) w.terminate();
   }
 }
 
-interface Login {
-  session: string;
-  cookie: string;
-}
-
-function connectSocket(url: string, opts: { auth?: Record<string, string>; login?: Login }): Promise<Socket> {
-  const socket = io(url, {
-    path: '/socket.io',
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    timeout: 20_000,
-    ...(opts.auth ? { auth: opts.auth } : {}),
-    ...(opts.login ? { query: { session: opts.login.session }, extraHeaders: { cookie: opts.login.cookie } } : {}),
-  });
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('connect_error', (err) => {
-      socket.close();
-      reject(new Error(`connect to ${url} failed: ${err.message}`));
-    });
-  });
-}
-
-async function login(agent: Agent, url: string, user: number): Promise<Login> {
-  const r = await httpRequest(agent, `${url}/api/login`, 'POST', JSON.stringify({ login: `u${user}@bench.example`, password: `pw${user}` }));
-  if (r.status !== 200) throw new Error(`login of u${user} failed: ${r.status} ${r.body}`);
-  const setCookie = r.headers['set-cookie'];
-  const cookie = (Array.isArray(setCookie) ? setCookie[0] : setCookie ?? '').split(';')[0];
-  return { session: (JSON.parse(r.body) as { session: string }).session, cookie };
-}
-
-async function pool<T, R>(items: readonly T[], parallel: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  }));
-  return out;
+/** Connects the measured clients of a system to its node 2 (logins, for tidings, on node 1). */
+async function connectMeasured(s: Sys, rx: Receiver): Promise<void> {
+  const range = (r: UserRange) => Array.from({ length: r.users }, (_, i) => r.base + i);
+  const sio = async (r: UserRange, transport: Transport, logins?: Map<number, Login>) =>
+    pool(range(r), CONNECT_PARALLEL, async (u) => rx.attachSocketIo(await connectSocketIo(s.subUrl, transport, logins ? { login: logins.get(u)! } : { auth: { user: String(u) } }), u));
+  if (s.id === 'A') {
+    await sio(R_SIO, 'websocket');
+    await sio(R_POLL, 'polling');
+  } else if (s.id === 'T') {
+    const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+    const logins = new Map<number, Login>();
+    await pool([...range(R_SIO), ...range(R_WS), ...range(R_POLL)], 32, async (u) => logins.set(u, await login(agent, s.pubUrl, u)));
+    agent.destroy();
+    await sio(R_SIO, 'websocket', logins);
+    await pool(range(R_WS), CONNECT_PARALLEL, async (u) => rx.attachWebSocket(await connectWebSocket(s.subUrl, { login: logins.get(u)! }), u));
+    await sio(R_POLL, 'polling', logins);
+  } else {
+    await pool(range(R_SIO), CONNECT_PARALLEL, async (u) => rx.attachWebSocket(await connectWebSocket(s.subUrl, s.id === 'R' ? { user: u } : { nchan: u }), u));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Publisher (a child process)
+// Child processes: the publisher and the connection holders
 
-class Publisher {
+class Child<C, R> {
   readonly child: ChildProcess;
-  #waiting: ((m: unknown) => void) | null = null;
+  #waiting: ((m: R) => void) | null = null;
   #failed: ((e: Error) => void) | null = null;
 
-  constructor() {
-    this.child = fork(PUBLISHER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  constructor(script: string, raiseFds: boolean) {
+    if (raiseFds) {
+      const [c, a] = withFdLimit(process.execPath, [script]);
+      this.child = spawn(c, a, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    } else {
+      this.child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    }
     this.child.on('message', (m) => {
       const w = this.#waiting;
       this.#waiting = null;
-      w?.(m);
+      w?.(m as R);
     });
-    this.child.on('exit', (code) => this.#failed?.(new Error(`the publisher process exited (${code})`)));
+    this.child.on('exit', (code) => this.#failed?.(new Error(`${script} exited (${code})`)));
   }
 
-  #ask<T>(c: PublisherCommand): Promise<T> {
+  ask(c: C): Promise<R> {
     return new Promise((resolve, reject) => {
-      this.#waiting = resolve as (m: unknown) => void;
+      this.#waiting = resolve;
       this.#failed = reject;
-      this.child.send(c);
+      this.child.send(c as object);
     });
-  }
-
-  target(target: PublisherTarget): Promise<void> {
-    return this.#ask({ cmd: 'target', target, users: USERS, concurrency: CONCURRENCY });
-  }
-
-  run(c: Extract<PublisherCommand, { cmd: 'run' }>): Promise<PublisherReport> {
-    return this.#ask(c);
   }
 
   exit(): void {
-    if (this.child.connected) this.child.send({ cmd: 'exit' });
+    if (this.child.connected) this.child.disconnect();
+  }
+}
+
+class Publisher extends Child<PublisherCommand, PublisherReport> {
+  constructor() {
+    super(PUBLISHER_MAIN, false);
+  }
+  async target(target: PublisherTarget, range: UserRange): Promise<void> {
+    await this.ask({ cmd: 'target', target, range, concurrency: CONCURRENCY });
+  }
+  run(c: Extract<PublisherCommand, { cmd: 'run' }>): Promise<PublisherReport> {
+    return this.ask(c);
+  }
+}
+
+class Holders {
+  readonly list: Child<HolderCommand, HolderReply>[] = [];
+  constructor(n: number) {
+    for (let i = 0; i < n; i++) this.list.push(new Child(HOLDER_MAIN, true));
+  }
+  /** Spreads `users` over the holders by user id (so a user's login and connection meet in one holder) and runs `cmd` on each share. */
+  async each(users: readonly number[], cmd: (share: number[]) => HolderCommand): Promise<void> {
+    const shares: number[][] = this.list.map(() => []);
+    for (const u of users) shares[(u - 1) % shares.length].push(u);
+    const replies = await Promise.all(shares.map((s, i) => (s.length ? this.list[i].ask(cmd(s)) : Promise.resolve({ ok: true, held: 0 } as HolderReply))));
+    for (const r of replies) if (!r.ok) throw new Error(`connection holder: ${r.error}`);
+  }
+  async closeAll(): Promise<void> {
+    const replies = await Promise.all(this.list.map((h) => h.ask({ cmd: 'close' })));
+    for (const r of replies) if (!r.ok) throw new Error(`connection holder: ${r.error}`);
+  }
+  exit(): void {
+    for (const h of this.list) h.exit();
   }
 }
 
@@ -328,56 +426,34 @@ class Publisher {
 // Measurements
 
 let nextPhase = 1;
+const snap = (procs: readonly Proc[]): number[] => procs.map((p) => cpuMs(p.pid));
+const delta = (a: number[], b: number[]): number[] => b.map((x, i) => x - a[i]);
+const sum = (xs: number[]): number => xs.reduce((s, x) => s + x, 0);
+const SYSCALL_TOOL = SYSCALLS ? syscallTool() : 'none';
+if (SYSCALLS && SYSCALL_TOOL === 'none') notes.push('--syscalls: neither perf nor strace works here; no syscall counts');
 
-interface ConnectFigures {
-  n: number;
-  /** Server CPU per login (tidings only), ms. */
-  loginMs: number;
-  /** Server CPU per Socket.IO connect, ms. */
-  connectMs: number;
-  /** login + connect, ms: the "authenticated connect". */
-  totalMs: number;
-  redisMs: number;
-  rssBeforeKb: number;
-  rssAfterKb: number;
-  rssPerConnKb: number;
-  /** RSS growth per connection over the second half of the connections only. */
-  rssSecondHalfKb: number;
-  wallMs: number;
-  /** tidings only: the same sessions again over the plain WebSocket endpoint /websockets/bench. */
-  plainConnectMs: number;
-}
-
-interface UnicastFigures {
-  delivered: number;
-  windowMs: number;
-  publishMs: number;
-  tailMs: number;
-  cpuUs: number;
-  node1Us: number;
-  node2Us: number;
-  redisUs: number;
-  clientUs: number;
+interface Window {
+  readonly sys: SysId;
+  readonly delivered: number;
+  /** server CPU per delivered event, µs: all processes, and each one (procs order) */
+  readonly cpuUs: number;
+  readonly perProcUs: readonly number[];
+  readonly procNames: readonly string[];
+  readonly clientUs: number;
   /** Delivered / (last delivery − first publish). */
-  rate: number;
-  /** Delivered / publishing time (what the publisher sustained, every event delivered). */
-  publishRate: number;
-  busyPct: number;
-  /** Machine CPU used by processes other than this benchmark's during the window, % of all cores. */
-  foreignPct: number;
+  readonly rate: number;
+  readonly tailMs: number;
+  readonly foreignPct: number;
+  readonly redis: RedisDelta | null;
+  /** Per process (procs order), when counting syscalls. */
+  readonly syscalls: readonly SyscallCounts[] | null;
 }
 
 interface LatencyFigures {
-  n: number;
-  p50: number;
-  p99: number;
-  max: number;
+  readonly n: number;
+  readonly p50: number;
+  readonly p99: number;
 }
-
-const serverPids = (c: Cluster): number[] => [c.nodes[0].pid, c.nodes[1].pid, c.redis.pid];
-const snap = (pids: number[]): number[] => pids.map(cpuMs);
-const delta = (a: number[], b: number[]): number[] => b.map((x, i) => x - a[i]);
-const sum = (xs: number[]): number => xs.reduce((s, x) => s + x, 0);
 
 async function waitDelivered(rx: Receiver, r: PublisherReport, what: string, timeoutMs: number): Promise<PhaseStats> {
   if (r.errors > 0) throw new Error(`${what}: ${r.errors} publishes failed; first: ${r.firstError}`);
@@ -392,128 +468,158 @@ async function waitDelivered(rx: Receiver, r: PublisherReport, what: string, tim
   return st;
 }
 
-async function measureConnect(c: Cluster, rx: Receiver, sockets: Map<number, Socket>): Promise<ConnectFigures> {
-  const node2 = c.nodes[1];
-  const pids = serverPids(c);
-  const users = Array.from({ length: IDLE }, (_, i) => i + 1);
-  const t0 = Date.now();
-  let loginMs = 0;
-  let redisLogin = 0;
-  let logins: Login[] = [];
-  if (c.kind === 'T') {
-    const agent = new Agent({ keepAlive: true, maxSockets: 32 });
-    const a = snap(pids);
-    // Logins go to node 1 (sessions live in Redis, any node accepts them): node 2's RSS then
-    // grows by the connections only, not by the garbage of the login requests.
-    logins = await pool(users, 32, (u) => login(agent, c.nodes[0].url, u));
-    const d = delta(a, snap(pids));
-    loginMs = sum(d) / IDLE;
-    redisLogin = d[2];
-    agent.destroy();
+function targetFor(s: Sys, batch = 1): PublisherTarget {
+  switch (s.id) {
+    case 'A': return { kind: 'socketio', url: s.pubUrl };
+    case 'R': return { kind: 'rawws', url: s.pubUrl };
+    case 'T': return { kind: 'tidings', url: s.pubUrl, token: PUSH_TOKEN, context: 1, batch };
+    default: return { kind: 'nchan', url: s.pubUrl };
   }
-  await sleep(SETTLE_MS);
-  const rssBeforeKb = rssKb(node2.pid);
-  // In two halves, with the RSS in between: the second half's growth is the marginal cost,
-  // once the heap slack a process starts with (tidings' start-up parses the directory) is used up.
-  const half = IDLE >> 1;
-  const d = [0, 0, 0];
-  let rssHalfKb = 0;
-  for (const part of [users.slice(0, half), users.slice(half)]) {
-    if (part[0] !== 1) {
-      await sleep(SETTLE_MS);
-      rssHalfKb = rssKb(node2.pid);
-    }
-    const a = snap(pids);
-    await pool(part, CONNECT_PARALLEL, async (u) => {
-      const s = await connectSocket(node2.url, c.kind === 'T' ? { login: logins[u - 1] } : { auth: { user: String(u) } });
-      rx.attach(s, u);
-      sockets.set(u, s);
-    });
-    delta(a, snap(pids)).forEach((x, i) => (d[i] += x));
-  }
-  const wallMs = Date.now() - t0;
-  await sleep(SETTLE_MS);
-  const rssAfterKb = rssKb(node2.pid);
-  const connectMs = sum(d) / IDLE;
-  let plainConnectMs = NaN;
-  if (c.kind === 'T') {
-    // A second connection per user (the per-user cap is 8) over the plain WebSocket endpoint.
-    // (No RSS figure for these: node 2's heap already has the slack the first connections left.)
-    const b = snap(pids);
-    const plain = await pool(users, CONNECT_PARALLEL, (u) => connectPlain(node2.url, logins[u - 1]));
-    plainConnectMs = sum(delta(b, snap(pids))) / IDLE;
-    for (const ws of plain) ws.close();
-  }
-  return {
-    n: IDLE, loginMs, connectMs, totalMs: loginMs + connectMs, redisMs: (redisLogin + d[2]) / IDLE,
-    rssBeforeKb, rssAfterKb, rssPerConnKb: (rssAfterKb - rssBeforeKb) / IDLE, rssSecondHalfKb: (rssAfterKb - rssHalfKb) / (IDLE - half), wallMs, plainConnectMs,
-  };
 }
 
-function connectPlain(url: string, l: Login): Promise<WebSocket> {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/websockets/bench?session=${l.session}`, { headers: { cookie: l.cookie }, perMessageDeflate: false });
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`plain WebSocket refused: ${res.statusCode}`)));
-    ws.once('error', reject);
-  });
+type Load = { readonly kind: 'flood' } | { readonly kind: 'mail' };
+
+interface Job {
+  readonly s: Sys;
+  readonly rx: Receiver;
+  readonly range: UserRange;
+  readonly batch: number;
+  readonly load: Load;
+  /** ms the system may hold events (tidings' remote buffer) */
+  readonly holdMs: number;
+  readonly label: string;
 }
 
-async function measureUnicast(c: Cluster, rx: Receiver, pub: Publisher, holdMs: number, what: string, warmMs: number): Promise<UnicastFigures> {
-  const pids = serverPids(c);
-  const clientPids = [process.pid, pub.child.pid!];
-  const warm = await pub.run({ cmd: 'run', phase: nextPhase++, mode: 'max', durationMs: warmMs });
-  await waitDelivered(rx, warm, `${what} warm-up`, holdMs + 15_000);
-  await sleep(300);
-  const a = snap(pids);
-  const ca = snap(clientPids);
+const warmed = new Set<SysId>();
+
+async function measure(j: Job, pub: Publisher, log: (s: string) => void): Promise<Window> {
+  await pub.target(targetFor(j.s, j.batch), j.range);
+  const warm = await pub.run({ cmd: 'run', phase: nextPhase++, mode: 'max', durationMs: warmed.has(j.s.id) ? WARM_MS : FIRST_WARM_MS });
+  warmed.add(j.s.id);
+  await waitDelivered(j.rx, warm, `${j.label} warm-up`, j.holdMs + 15_000);
+  await sleep(j.holdMs > 0 ? 300 : 200);
+  const redis0 = j.s.redisPort !== null ? await redisCounters(j.s.redisPort) : null;
+  const probes: SyscallProbe[] | null = SYSCALL_TOOL !== 'none' ? await Promise.all(j.s.procs.map((p) => countSyscalls(SYSCALL_TOOL, p.pid, j.s.dir, `${p.name}-${nextPhase}`))) : null;
+  const a = snap(j.s.procs);
+  const clients = [process.pid, pub.child.pid!];
+  const ca = clients.map(cpuMs);
   const ma = machineBusyMs();
-  const r = await pub.run({ cmd: 'run', phase: nextPhase++, mode: 'max', durationMs: MEASURE_MS });
-  const st = await waitDelivered(rx, r, what, holdMs + 15_000);
-  const d = delta(a, snap(pids));
-  const cd = delta(ca, snap(clientPids));
+  const phase = nextPhase++;
+  const r = await pub.run(j.load.kind === 'flood'
+    ? { cmd: 'run', phase, mode: 'max', durationMs: MEASURE_MS }
+    : { cmd: 'run', phase, mode: 'burst', bursts: MAIL_BURSTS, offsetsMs: MAIL_OFFSETS, durationMs: MEASURE_MS });
+  const st = await waitDelivered(j.rx, r, j.label, j.holdMs + 15_000);
+  const d = delta(a, snap(j.s.procs));
+  const cd = delta(ca, clients.map(cpuMs));
   const machine = machineBusyMs() - ma;
+  const syscalls = probes ? await Promise.all(probes.map((p) => p.stop())) : null;
+  const redis = redis0 ? redisDelta(redis0, await redisCounters(j.s.redisPort!)) : null;
   const windowMs = (st.lastUs - r.startUs) / 1000;
   const n = st.count;
-  return {
-    delivered: n,
-    windowMs,
-    publishMs: (r.endUs - r.startUs) / 1000,
-    tailMs: (st.lastUs - r.endUs) / 1000,
-    cpuUs: (sum(d) * 1000) / n,
-    node1Us: (d[0] * 1000) / n,
-    node2Us: (d[1] * 1000) / n,
-    redisUs: (d[2] * 1000) / n,
-    clientUs: (sum(cd) * 1000) / n,
-    rate: n / (windowMs / 1000),
-    publishRate: n / ((r.endUs - r.startUs) / 1e6),
-    busyPct: ((sum(d) + sum(cd)) / (windowMs * cpus().length)) * 100,
-    foreignPct: (Math.max(0, machine - sum(d) - sum(cd)) / (windowMs * cpus().length)) * 100,
+  // The profiles' timestamps are CLOCK_MONOTONIC µs like nowUs(): cpuprofile-top --window cuts a profile to this window.
+  if (PROF_DIR) appendFileSync(join(PROF_DIR, 'windows.txt'), `${j.label} ${r.startUs} ${st.lastUs}\n`);
+  const w: Window = {
+    sys: j.s.id, delivered: n, cpuUs: (sum(d) * 1000) / n, perProcUs: d.map((x) => (x * 1000) / n), procNames: j.s.procs.map((p) => p.name),
+    clientUs: (sum(cd) * 1000) / n, rate: n / (windowMs / 1000), tailMs: (st.lastUs - r.endUs) / 1000,
+    foreignPct: (Math.max(0, machine - sum(d) - sum(cd)) / (windowMs * cpus().length)) * 100, redis, syscalls,
   };
+  const sc = syscalls ? `; per event: ${fmtSys(sumSys(syscalls), n)}` : '';
+  const rd = redis ? `; redis ${f2(redis.commands / n)} cmds, ${f1((redis.inBytes + redis.outBytes) / n)} B per event` : '';
+  log(`  ${j.label}: ${n} delivered, ${Math.round(w.rate)}/s, ${f1(w.cpuUs)} µs CPU/event (${w.perProcUs.map((x, i) => `${w.procNames[i]} ${f1(x)}`).join(', ')})${rd}${sc}, other CPU ${w.foreignPct.toFixed(0)} %`);
+  return w;
 }
 
-/** Node 1 of system A answering POST /noop: server CPU per bare HTTP request from the same publisher. */
-async function measureHttpFloor(c: Cluster, pub: Publisher): Promise<number> {
-  await pub.target({ kind: 'noop', url: c.nodes[0].url });
-  const warm = await pub.run({ cmd: 'run', phase: nextPhase++, mode: 'max', durationMs: WARM_MS });
-  if (warm.errors > 0) throw new Error(`no-op HTTP: ${warm.firstError}`);
-  const a = cpuMs(c.nodes[0].pid);
-  const r = await pub.run({ cmd: 'run', phase: nextPhase++, mode: 'max', durationMs: MEASURE_MS });
-  if (r.errors > 0) throw new Error(`no-op HTTP: ${r.firstError}`);
-  return ((cpuMs(c.nodes[0].pid) - a) * 1000) / r.sent;
+function sumSys(xs: readonly SyscallCounts[]): SyscallCounts {
+  return xs.reduce((s, x) => ({ writes: s.writes + x.writes, reads: s.reads + x.reads, epollWaits: s.epollWaits + x.epollWaits, total: s.total + x.total }), { writes: 0, reads: 0, epollWaits: 0, total: 0 });
 }
+const fmtSys = (c: SyscallCounts, n: number): string => `${f2(c.writes / n)} writes, ${f2(c.reads / n)} reads, ${f2(c.epollWaits / n)} epoll waits, ${f2(c.total / n)} syscalls`;
 
-async function measureLatency(rx: Receiver, pub: Publisher, holdMs: number, what: string): Promise<LatencyFigures> {
+async function measureLatency(s: Sys, rx: Receiver, pub: Publisher, range: UserRange, label: string, log: (s: string) => void): Promise<LatencyFigures> {
+  await pub.target(targetFor(s), range);
   const phase = nextPhase++;
   rx.phase(phase, true);
   const r = await pub.run({ cmd: 'run', phase, mode: 'rate', rate: LAT_RATE, durationMs: LAT_MS });
-  const st = await waitDelivered(rx, r, what, holdMs + 15_000);
+  const st = await waitDelivered(rx, r, label, 15_000);
   const lat = [...st.lat!].sort((x, y) => x - y);
-  return { n: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] };
+  const f = { n: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+  log(`  ${label} latency: p50 ${f2(f.p50)} ms, p99 ${f2(f.p99)} ms (n=${f.n})`);
+  return f;
+}
+
+/** Node 1 of system A answering POST /noop: server CPU per bare HTTP request from the same publisher. */
+async function measureHttpFloor(a: Sys, pub: Publisher): Promise<number> {
+  await pub.target({ kind: 'noop', url: a.pubUrl }, R_SIO);
+  const warm = await pub.run({ cmd: 'run', phase: nextPhase++, mode: 'max', durationMs: WARM_MS });
+  if (warm.errors > 0) throw new Error(`no-op HTTP: ${warm.firstError}`);
+  const before = cpuMs(a.procs[0].pid);
+  const r = await pub.run({ cmd: 'run', phase: nextPhase++, mode: 'max', durationMs: MEASURE_MS });
+  if (r.errors > 0) throw new Error(`no-op HTTP: ${r.firstError}`);
+  return ((cpuMs(a.procs[0].pid) - before) * 1000) / r.sent;
+}
+
+interface ConnectFigures {
+  readonly n: number;
+  /** server CPU per login (tidings only), ms */
+  readonly loginMs: number;
+  /** server CPU per Socket.IO websocket connect, ms */
+  readonly connectMs: number;
+  readonly redisMs: number;
+  /** node 2's RSS growth per idle connection over N_IDLE connections, KB */
+  readonly rssIdleKb: number;
+  /** the same over N_BIG connections (NaN when not measured) */
+  readonly rssBigKb: number;
+  readonly rssBaseKb: number;
+}
+
+/**
+ * Idle connections through the holders: logins (tidings) to node 1, then Socket.IO websocket
+ * connects to node 2; server CPU of each step; node 2's RSS after a settle pause, at N_IDLE and
+ * (when `big`) N_BIG connections. All closed again at the end.
+ */
+async function measureConnect(s: Sys, holders: Holders, big: number, log: (s: string) => void): Promise<ConnectFigures> {
+  const kind = s.id as 'A' | 'T';
+  const node2 = s.holder;
+  const redisIdx = s.procs.length - 1;
+  const users = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  const step = async (from: number, to: number): Promise<{ login: number[]; connect: number[] }> => {
+    const us = users(from, to);
+    let login = s.procs.map(() => 0);
+    if (kind === 'T') {
+      const a = snap(s.procs);
+      await holders.each(us, (share) => ({ cmd: 'login', url: s.pubUrl, users: share, parallel: 16 }));
+      login = delta(a, snap(s.procs));
+    }
+    const a = snap(s.procs);
+    await holders.each(us, (share) => ({ cmd: 'connect', kind, url: s.subUrl, users: share, parallel: Math.ceil(CONNECT_PARALLEL / holders.list.length) }));
+    return { login, connect: delta(a, snap(s.procs)) };
+  };
+  /** RSS after a settle pause and a full GC (bench/gc-on-signal.ts), so start-up garbage is not counted. */
+  const settledRss = async () => {
+    await sleep(SETTLE_MS);
+    process.kill(node2.pid, 'SIGUSR2');
+    await sleep(1000);
+    return rssKb(node2.pid);
+  };
+  const rssBaseKb = await settledRss();
+  const t0 = Date.now();
+  const first = await step(1, N_IDLE);
+  const rssIdle = await settledRss();
+  let rssBigKb = NaN;
+  if (big > N_IDLE) {
+    await step(N_IDLE + 1, big);
+    rssBigKb = ((await settledRss()) - rssBaseKb) / big;
+  }
+  await holders.closeAll();
+  const f: ConnectFigures = {
+    n: N_IDLE, loginMs: sum(first.login) / N_IDLE, connectMs: sum(first.connect) / N_IDLE, redisMs: (first.login[redisIdx] + first.connect[redisIdx]) / N_IDLE,
+    rssIdleKb: (rssIdle - rssBaseKb) / N_IDLE, rssBigKb, rssBaseKb,
+  };
+  log(`  ${s.id} connect: ${N_IDLE} in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${kind === 'T' ? `login ${f3(f.loginMs)} ms + ` : ''}connect ${f3(f.connectMs)} ms server CPU; RSS ${f1(rssBaseKb / 1024)} MB + ${f1(f.rssIdleKb)} KB/conn${Number.isFinite(rssBigKb) ? `, at ${big}: ${f1(rssBigKb)} KB/conn` : ''}`);
+  return f;
 }
 
 /** Waits (at most QUIET_WAIT_MS) until other processes use under 20 % of the machine for a second. */
-const QUIET_WAIT_MS = 60_000;
+const QUIET_WAIT_MS = QUICK ? 5000 : 30_000;
 async function waitQuiet(log: (s: string) => void): Promise<number> {
   const deadline = Date.now() + QUIET_WAIT_MS;
   for (;;) {
@@ -521,9 +627,8 @@ async function waitQuiet(log: (s: string) => void): Promise<number> {
     const t0 = Date.now();
     await sleep(1000);
     const pct = ((machineBusyMs() - m0) / ((Date.now() - t0) * cpus().length)) * 100;
-    if (pct < 20) return pct;
-    if (Date.now() > deadline) {
-      log(`  machine still busy (${pct.toFixed(0)} % of all cores used by other processes); measuring anyway`);
+    if (pct < 20 || Date.now() > deadline) {
+      if (pct >= 20) log(`  machine still busy (${pct.toFixed(0)} % of all cores used by other processes); measuring anyway`);
       return pct;
     }
     log(`  machine busy (${pct.toFixed(0)} % of all cores used by other processes); waiting`);
@@ -531,256 +636,418 @@ async function waitQuiet(log: (s: string) => void): Promise<number> {
   }
 }
 
-/** A cluster with its connect figures, users 1..USERS connected to node 2, ready for unicast runs. */
-interface Live {
-  readonly kind: 'A' | 'T';
-  readonly c: Cluster;
-  readonly rx: Receiver;
-  readonly sockets: Map<number, Socket>;
-  readonly connect: ConnectFigures;
-  warmed: boolean;
-}
+// ---------------------------------------------------------------------------------------------
+// Rounds
 
-async function bringUp(kind: 'A' | 'T', first: Variant, log: (s: string) => void): Promise<Live> {
-  const c = await startCluster(kind, IDLE, first);
-  const rx = new Receiver();
-  const sockets = new Map<number, Socket>();
-  try {
-    const connect = await measureConnect(c, rx, sockets);
-    log(`  ${kind} connect: ${connect.n} in ${(connect.wallMs / 1000).toFixed(1)} s, ${connect.totalMs.toFixed(3)} ms CPU each, RSS +${connect.rssPerConnKb.toFixed(1)} KB each (2nd half ${connect.rssSecondHalfKb.toFixed(1)})${kind === 'T' ? `; plain WebSocket ${connect.plainConnectMs.toFixed(3)} ms` : ''}`);
-    // Unicast: users 1..USERS keep their one connection on node 2.
-    rx.closing = true;
-    for (const [u, s] of sockets) {
-      if (u > USERS) {
-        s.close();
-        sockets.delete(u);
-      }
-    }
-    await sleep(2000);
-    rx.closing = false;
-    return { kind, c, rx, sockets, connect, warmed: false };
-  } catch (e) {
-    rx.closing = true;
-    for (const s of sockets.values()) s.close();
-    await c.stop();
-    throw e;
-  }
-}
+type PairId = 'sio' | 'ws' | 'b50' | 'mail';
+const ALL_PAIRS: readonly PairId[] = ['sio', 'ws', 'b50', 'mail'];
+/**
+ * BENCH_ONLY=sio,mail (development, experiments): only these pairs; no connect/memory phase, no
+ * latency, no Nchan; the report then has only those rows.
+ */
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((x) => x.trim()) : null;
+if (ONLY) for (const x of ONLY) if (!ALL_PAIRS.includes(x as PairId)) throw new Error(`BENCH_ONLY: unknown pair ${x} (one of ${ALL_PAIRS.join(', ')})`);
+const PAIRS: readonly PairId[] = ONLY ? ALL_PAIRS.filter((p) => ONLY.includes(p)) : ALL_PAIRS;
+/** Only the paired windows (syscall counts are taken there; connect, memory and latency are not what they count). */
+const LEAN = ONLY !== null || SYSCALLS;
 
-async function tearDown(l: Live): Promise<void> {
-  l.rx.closing = true;
-  for (const s of l.sockets.values()) s.close();
-  await l.c.stop();
-}
-
-function holdOf(l: Live, v: Variant): number {
-  return l.kind === 'A' ? 0 : (v.props[`${REMOTE}maxDelayDuration`] ?? 3000) + (v.props[`${REMOTE}timerFrequency`] ?? 500);
-}
-
-async function targetOf(l: Live, pub: Publisher, v?: Variant): Promise<void> {
-  await pub.target(l.kind === 'A' ? { kind: 'socketio', url: l.c.nodes[0].url } : { kind: 'tidings', url: l.c.nodes[0].url, token: PUSH_TOKEN, context: 1, batch: v?.batch ?? 1 });
-}
-
-async function unicastOn(l: Live, v: Variant, pub: Publisher, log: (s: string) => void): Promise<UnicastFigures> {
-  await targetOf(l, pub, v);
-  const u = await measureUnicast(l.c, l.rx, pub, holdOf(l, v), `${v.id} unicast`, l.warmed ? WARM_MS : FIRST_WARM_MS);
-  l.warmed = true;
-  log(`  ${v.id} unicast: ${u.delivered} delivered, ${Math.round(u.rate)}/s, ${u.cpuUs.toFixed(1)} µs CPU/msg (node1 ${u.node1Us.toFixed(1)}, node2 ${u.node2Us.toFixed(1)}, redis ${u.redisUs.toFixed(1)}), tail ${u.tailMs.toFixed(0)} ms, other CPU ${u.foreignPct.toFixed(0)} %`);
-  return u;
-}
-
-async function latencyOn(l: Live, v: Variant, pub: Publisher, log: (s: string) => void): Promise<LatencyFigures> {
-  await targetOf(l, pub);
-  const r = await measureLatency(l.rx, pub, holdOf(l, v), `${v.id} latency`);
-  log(`  ${v.id} latency: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (n=${r.n})`);
-  return r;
-}
-
-const SYSTEM_A: Variant = { id: 'A', label: 'Socket.IO', props: {}, latency: true };
-
-/** One tidings figure and the A figure measured right next to it. */
 interface Pair {
-  readonly variant: string;
-  readonly aFirst: boolean;
-  readonly a: UnicastFigures;
-  readonly t: UnicastFigures;
+  readonly id: PairId;
+  readonly baseFirst: boolean;
+  readonly base: Window;
+  readonly t: Window;
 }
 
 interface Round {
-  readonly connectA: ConnectFigures;
-  readonly connectT: ConnectFigures;
+  readonly connect: Partial<Record<'A' | 'T', ConnectFigures>>;
   readonly pairs: Pair[];
+  readonly refs: Partial<Record<'N' | 'NR', Window>>;
   readonly latency: Record<string, LatencyFigures>;
   readonly httpFloorUs: number;
+  readonly quietPct: number;
+  /** Why the relayed-poll figure is missing, when it is. */
+  readonly relayMissing: string | null;
 }
 
 /**
- * One round: a fresh A cluster and a fresh tidings cluster (each with its own redis-server), both
- * up for the whole round; connect figures of each; then one unicast pair per tidings setting
- * (A next to T, alternating which goes first), tidings' settings in a rotated order.
+ * tidings' polling clients behind a balancer (bench/balancer.ts): R_POLL_PINNED through the port
+ * pinned to node 2, R_POLL_RR through the round-robin port. A build without the cross-node
+ * relay refuses the round-robin sessions ("Session ID unknown"): then only the reason is kept.
  */
-async function runRound(round: number, pub: Publisher, log: (s: string) => void): Promise<Round> {
-  await waitQuiet(log);
-  const order = VARIANTS.map((_, i) => VARIANTS[(i + round - 1) % VARIANTS.length]);
-  const A = await bringUp('A', SYSTEM_A, log);
-  let T: Live | undefined;
+async function connectBehindBalancer(t: Sys, rx: Receiver, b: Balancer): Promise<string | null> {
+  const range = (r: UserRange) => Array.from({ length: r.users }, (_, i) => r.base + i);
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const logins = new Map<number, Login>();
+  await pool([...range(R_POLL_PINNED), ...range(R_POLL_RR)], 16, async (u) => logins.set(u, await login(agent, t.pubUrl, u)));
+  agent.destroy();
+  await pool(range(R_POLL_PINNED), 20, async (u) => rx.attachSocketIo(await connectSocketIo(b.pinnedUrl, 'polling', { login: logins.get(u)! }), u));
+  // One probe first: a session refused half of the time fails within a few polls.
+  const first = R_POLL_RR.base;
+  let probe: Socket;
   try {
-    T = await bringUp('T', order[0], log);
+    probe = await connectSocketIo(b.rrUrl, 'polling', { login: logins.get(first)! });
+    // Connected is not enough: a few polls must go through both nodes.
+    const dropped = await new Promise<string | null>((resolve) => {
+      const t0 = setTimeout(() => resolve(null), 1500);
+      probe.once('disconnect', (why) => {
+        clearTimeout(t0);
+        resolve(String(why));
+      });
+    });
+    if (dropped !== null) return `round-robin polling sessions drop (${dropped}): this build has no cross-node relay`;
+  } catch (e) {
+    return `round-robin polling sessions are refused (${e instanceof Error ? e.message : String(e)}): this build has no cross-node relay`;
+  }
+  rx.attachSocketIo(probe, first);
+  await pool(range(R_POLL_RR).slice(1), 20, async (u) => rx.attachSocketIo(await connectSocketIo(b.rrUrl, 'polling', { login: logins.get(u)! }), u));
+  return null;
+}
+
+const HOLD_DEFAULT = 3000 + 500;
+
+async function runRound(round: number, pub: Publisher, holders: Holders, withNchan: boolean, log: (s: string) => void): Promise<Round> {
+  const quietPct = await waitQuiet(log);
+  warmed.clear();
+  const ids: SysId[] = ['A', 'T', ...(PAIRS.includes('ws') ? (['R'] as const) : []), ...(withNchan ? (['N', 'NR'] as const) : [])];
+  const sys = new Map<SysId, Sys>();
+  const rx = new Map<SysId, Receiver>();
+  let balancer: Balancer | null = null;
+  try {
+    for (const id of ids) {
+      sys.set(id, await startSystem(id));
+      rx.set(id, new Receiver(id));
+    }
+    const S = (id: SysId) => sys.get(id)!;
+    const X = (id: SysId) => rx.get(id)!;
+    const connect: Round['connect'] = {};
+    if (!LEAN) for (const id of round % 2 ? (['A', 'T'] as const) : (['T', 'A'] as const)) connect[id] = await measureConnect(S(id), holders, round === 1 ? N_BIG : 0, log);
+    await sleep(2000);
+    for (const id of ids) await connectMeasured(S(id), X(id));
+    await sleep(1000);
+
+    const job = (id: SysId, pair: PairId): Job => {
+      const t = id === 'T';
+      return {
+        s: S(id), rx: X(id), range: t && pair === 'ws' ? R_WS : R_SIO, batch: t && pair === 'b50' ? BATCH : 1,
+        load: pair === 'mail' ? { kind: 'mail' } : { kind: 'flood' }, holdMs: t && pair === 'mail' ? HOLD_DEFAULT : 0,
+        label: t ? `T-${pair}` : pair === 'mail' ? `${id}-mail` : id,
+      };
+    };
     const pairs: Pair[] = [];
-    const latency: Record<string, LatencyFigures> = {};
-    for (const [i, v] of order.entries()) {
-      if (i > 0) await applyVariant(T.c, v);
-      const aFirst = i % 2 === 0;
-      let a: UnicastFigures;
-      let t: UnicastFigures;
-      if (aFirst) {
-        a = await unicastOn(A, SYSTEM_A, pub, log);
-        t = await unicastOn(T, v, pub, log);
+    const refs: Round['refs'] = {};
+    const order = PAIRS.map((_, i) => PAIRS[(i + round - 1) % PAIRS.length]);
+    for (const [i, id] of order.entries()) {
+      const baseId: SysId = id === 'ws' ? 'R' : 'A';
+      if (id === 'mail') await applyBuffer(S('T'), DEFAULT_BUFFER);
+      const baseFirst = (i + round) % 2 === 0;
+      let base: Window;
+      let t: Window;
+      if (baseFirst) {
+        base = await measure(job(baseId, id), pub, log);
+        t = await measure(job('T', id), pub, log);
       } else {
-        t = await unicastOn(T, v, pub, log);
-        a = await unicastOn(A, SYSTEM_A, pub, log);
+        t = await measure(job('T', id), pub, log);
+        base = await measure(job(baseId, id), pub, log);
       }
-      pairs.push({ variant: v.id, aFirst, a, t });
-      if (i === 0) latency.A = await latencyOn(A, SYSTEM_A, pub, log);
-      if (v.latency) latency[v.id] = await latencyOn(T, v, pub, log);
+      if (id === 'mail') await applyBuffer(S('T'), DELAY0);
+      pairs.push({ id, baseFirst, base, t });
+      // The Nchan references sit between the pairs, so they see the same drift.
+      if (withNchan && i === 1) refs.N = await measure(job('N', 'sio'), pub, log);
+      if (withNchan && i === 2) refs.NR = await measure(job('NR', 'sio'), pub, log);
+    }
+
+    const latency: Record<string, LatencyFigures> = {};
+    if (LEAN) return { connect, pairs, refs, latency, httpFloorUs: NaN, quietPct, relayMissing: 'not measured in this mode' };
+    balancer = await startBalancer(join(S('T').dir, 'balancer'), S('T').pubUrl, S('T').subUrl);
+    const relayMissing = await connectBehindBalancer(S('T'), X('T'), balancer);
+    if (relayMissing) log(`  relayed poll: ${relayMissing}`);
+    const lat = async (key: string, id: SysId, range: UserRange) => (latency[key] = await measureLatency(S(id), X(id), pub, range, key, log));
+    await lat('A ws', 'A', R_SIO);
+    await lat('T-sio ws', 'T', R_SIO);
+    await lat('A polling', 'A', R_POLL);
+    await lat('T polling', 'T', R_POLL);
+    await lat('T polling, proxy pinned', 'T', R_POLL_PINNED);
+    if (!relayMissing) await lat('T polling, proxy round-robin', 'T', R_POLL_RR);
+    await lat('T-ws ws', 'T', R_WS);
+    await lat('R ws', 'R', R_SIO);
+    if (withNchan) {
+      await lat('N ws', 'N', R_SIO);
+      await lat('NR ws', 'NR', R_SIO);
     }
     await sleep(300);
-    A.rx.check('A');
-    T.rx.check('tidings');
-    const httpFloorUs = await measureHttpFloor(A.c, pub);
-    log(`  no-op HTTP request: ${httpFloorUs.toFixed(1)} µs server CPU`);
-    return { connectA: A.connect, connectT: T.connect, pairs, latency, httpFloorUs };
+    for (const r of rx.values()) r.check(r.sys);
+    const httpFloorUs = await measureHttpFloor(S('A'), pub);
+    log(`  no-op HTTP request: ${f1(httpFloorUs)} µs server CPU`);
+    return { connect, pairs, refs, latency, httpFloorUs, quietPct, relayMissing };
   } finally {
-    await Promise.all([tearDown(A), T ? tearDown(T) : Promise.resolve()]);
+    for (const r of rx.values()) r.closeAll();
+    await balancer?.stop();
+    await Promise.all([...sys.values()].map((s) => s.stop()));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const f1 = (x: number): string => x.toFixed(1);
-const f2 = (x: number): string => x.toFixed(2);
-const f3 = (x: number): string => x.toFixed(3);
-const int0 = (x: number): string => Math.round(x).toLocaleString('en-US');
-const times = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '');
+const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
+const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : '-');
+const int0 = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
+const times = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '-');
+const verdict = (ratio: number, target: number): string => (!Number.isFinite(ratio) ? '' : ratio <= target ? 'met' : '**not met**');
 
-function report(rounds: Round[], wallS: number): string {
+const PAIR_LABEL: Record<PairId, [string, string]> = {
+  sio: ['tidings, Socket.IO clients, 1 event/request', 'A: Socket.IO cluster'],
+  ws: ['tidings, plain WebSocket clients, 1 event/request', 'R: raw ws, one process'],
+  b50: [`tidings, JSON array of ${BATCH} events/request`, 'A, 1 event/request'],
+  mail: ['tidings, default buffer (1000/3000/500 ms), mail-like bursts', 'A, same bursts'],
+};
+const PAIR_TARGET: Record<PairId, number> = { sio: 0.7, ws: 2, b50: 0.35, mail: 0.7 };
+
+/** How busy other processes kept the machine during the measured windows: the figures' noise. */
+function busyNote(rounds: Round[]): string {
+  const xs = rounds.flatMap((r) => [...r.pairs.flatMap((p) => [p.base, p.t]), ...Object.values(r.refs)]).map((w) => w.foreignPct).sort((a, b) => a - b);
+  if (xs.length === 0) return '';
+  return `Other processes used ${xs[0].toFixed(0)}–${xs[xs.length - 1].toFixed(0)} % of the machine during the measured windows (median ${median(xs).toFixed(0)} %)${median(xs) > 20 ? ': CPU ratios of this run are noisy; the counts per event are not' : ''}.`;
+}
+
+function summary(rounds: Round[]): string {
   const out: string[] = [];
-  const ids = VARIANTS.map((v) => v.id);
-  const allA = rounds.flatMap((r) => r.pairs.map((p) => p.a));
-  const tOf = (id: string) => rounds.map((r) => r.pairs.find((p) => p.variant === id)!);
-  const fmtOr = (x: number, fmt: (x: number) => string) => (Number.isFinite(x) ? fmt(x) : '-');
-  const head = [`figure (median)`, `A: Socket.IO cluster`, ...VARIANTS.flatMap((v) => [v.label, `${v.id}/A`]), 'target'];
-  out.push(`| ${head.join(' | ')} |`);
-  out.push(`|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
-  // Unicast rows: A = median of all its measurements; T = median over rounds; ratio = median of per-pair ratios.
-  const uRow = (name: string, k: keyof UnicastFigures, fmt: (x: number) => string, target: string, withRatio = true) => {
-    const cells = [name, fmt(median(allA.map((a) => a[k])))];
-    for (const id of ids) {
-      const ps = tOf(id);
-      cells.push(fmt(median(ps.map((p) => p.t[k]))), withRatio ? times(median(ps.map((p) => p.t[k] / p.a[k]))) : '');
+  const pairsOf = (id: PairId) => rounds.map((r) => r.pairs.find((p) => p.id === id)!);
+  out.push('| figure | tidings | baseline (same run) | tidings / baseline | target | |');
+  out.push('|---|---:|---:|---:|---:|---|');
+  for (const id of PAIRS) {
+    const ps = pairsOf(id);
+    const ratio = median(ps.map((p) => p.t.cpuUs / p.base.cpuUs));
+    out.push(`| server CPU per delivered event (µs): ${PAIR_LABEL[id][0]} vs ${PAIR_LABEL[id][1]} | ${f1(median(ps.map((p) => p.t.cpuUs)))} | ${f1(median(ps.map((p) => p.base.cpuUs)))} | ${times(ratio)} | ≤ ${PAIR_TARGET[id]}× | ${verdict(ratio, PAIR_TARGET[id])} |`);
+  }
+  const mail = PAIRS.includes('mail') ? pairsOf('mail') : [];
+  const perEv = (w: Window, f: (d: RedisDelta) => number) => (w.redis ? f(w.redis) / w.delivered : NaN);
+  const cmds = (w: Window) => perEv(w, (d) => d.commands);
+  const bytes = (w: Window) => perEv(w, (d) => d.inBytes + d.outBytes);
+  if (mail.length) out.push(`| … mail-like bursts: Redis commands per remote event | ${f2(median(mail.map((p) => cmds(p.t))))} | ${f2(median(mail.map((p) => cmds(p.base))))} | ${times(median(mail.map((p) => cmds(p.t) / cmds(p.base))))} | | |`);
+  if (mail.length) out.push(`| … mail-like bursts: Redis bytes (in + out) per remote event | ${int0(median(mail.map((p) => bytes(p.t))))} | ${int0(median(mail.map((p) => bytes(p.base))))} | ${times(median(mail.map((p) => bytes(p.t) / bytes(p.base))))} | | |`);
+  const lat = (key: string, k: 'p50' | 'p99') => median(rounds.map((r) => r.latency[key]?.[k] ?? NaN));
+  for (const [tr, tk, ak] of [['websocket', 'T-sio ws', 'A ws'], ['polling', 'T polling', 'A polling']] as const) {
+    if (!rounds[0].latency[tk]) continue;
+    const r99 = median(rounds.map((r) => r.latency[tk].p99 / r.latency[ak].p99));
+    out.push(`| cross-node latency at ${LAT_RATE}/s over ${tr}, p50 / p99 (ms), vs A | ${f2(lat(tk, 'p50'))} / ${f2(lat(tk, 'p99'))} | ${f2(lat(ak, 'p50'))} / ${f2(lat(ak, 'p99'))} | p99 ${times(r99)} | p99 ≤ 1× | ${verdict(r99, 1)} |`);
+  }
+  if (rounds[0].latency['T polling, proxy pinned']) {
+    if (rounds[0].relayMissing) out.push(`| relayed poll (round-robin balancer, no affinity) vs the same proxy pinned to the owner | not measured: ${rounds[0].relayMissing} | | | p99 ≤ 1.5× | |`);
+    else {
+      const r = median(rounds.map((x) => x.latency['T polling, proxy round-robin'].p99 / x.latency['T polling, proxy pinned'].p99));
+      out.push(`| relayed poll: latency at ${LAT_RATE}/s through a round-robin balancer vs the same proxy pinned to the owner, p50 / p99 (ms) | ${f2(lat('T polling, proxy round-robin', 'p50'))} / ${f2(lat('T polling, proxy round-robin', 'p99'))} | ${f2(lat('T polling, proxy pinned', 'p50'))} / ${f2(lat('T polling, proxy pinned', 'p99'))} | p99 ${times(r)} | p99 ≤ 1.5× | ${verdict(r, 1.5)} |`);
     }
-    cells.push(target);
-    out.push(`| ${cells.join(' | ')} |`);
-  };
-  uRow('server CPU per unicast message (µs)', 'cpuUs', f1, '≤ 60 µs');
-  uRow('… of which in Redis (µs)', 'redisUs', f1, '');
-  uRow('… node 1, publish side (µs)', 'node1Us', f1, '');
-  uRow('… node 2, delivery side (µs)', 'node2Us', f1, '');
-  out.push(`| ${['reference: no-op HTTP request to a Node server, same publisher (µs)', f1(median(rounds.map((r) => r.httpFloorUs))), ...ids.flatMap(() => ['-', '']), ''].join(' | ')} |`);
-  uRow('unicast deliveries/s (first publish → last delivery)', 'rate', int0, '≥ 2× A');
-  uRow('unicast publishes/s sustained (all delivered)', 'publishRate', int0, '');
-  uRow('drain tail after the last publish (ms)', 'tailMs', (x) => Math.max(0, x).toFixed(0), '', false);
-  const lRow = (name: string, k: keyof LatencyFigures, target: string) => {
-    const a = median(rounds.map((r) => r.latency.A[k]));
-    const cells = [name, f2(a)];
-    for (const id of ids) {
-      const xs = rounds.map((r) => r.latency[id]?.[k]).filter((x): x is number => x !== undefined);
-      const t = xs.length ? median(xs) : NaN;
-      cells.push(fmtOr(t, f2), xs.length ? times(t / a) : '');
-    }
-    cells.push(target);
-    out.push(`| ${cells.join(' | ')} |`);
-  };
-  lRow(`cross-node latency p50 at ${LAT_RATE} msg/s (ms)`, 'p50', '');
-  lRow(`cross-node latency p99 at ${LAT_RATE} msg/s (ms)`, 'p99', '≤ 5 ms (delayDuration=0)');
-  const cRow = (name: string, k: keyof ConnectFigures, fmt: (x: number) => string, target: string, withRatio = true) => {
-    const a = median(rounds.map((r) => r.connectA[k]));
-    const t = median(rounds.map((r) => r.connectT[k]));
-    const cells = [name, fmtOr(a, fmt), fmtOr(t, fmt), withRatio ? times(median(rounds.map((r) => r.connectT[k] / r.connectA[k]))) : ''];
-    for (let i = 1; i < ids.length; i++) cells.push('〃', '');
-    cells.push(target);
-    out.push(`| ${cells.join(' | ')} |`);
-  };
-  cRow('server CPU per (authenticated) connect (ms)', 'totalMs', f3, '≤ 0.3 ms');
-  cRow('… login, tidings only (ms)', 'loginMs', f3, '', false);
-  cRow('… Socket.IO connect (ms)', 'connectMs', f3, '');
-  cRow('… of which in Redis (ms)', 'redisMs', f3, '', false);
-  cRow(`RSS per idle connection, ${IDLE} on one node (KB)`, 'rssPerConnKb', f1, '≤ 11 KB');
-  cRow(`… marginal: growth over the second ${IDLE - (IDLE >> 1)} connections (KB)`, 'rssSecondHalfKb', f1, '');
-  cRow('tidings plain WebSocket (/websockets/…): CPU per connect, login excluded (ms)', 'plainConnectMs', f3, '', false);
+  }
+  if (!rounds[0].connect.T) return out.join('\n');
+  const con = (s: 'A' | 'T', f: (c: ConnectFigures) => number) => median(rounds.map((r) => (r.connect[s] ? f(r.connect[s]!) : NaN)).filter(Number.isFinite));
+  const cRatio = median(rounds.map((r) => (r.connect.T!.loginMs + r.connect.T!.connectMs) / r.connect.A!.connectMs));
+  out.push(`| server CPU per connect (ms): tidings login + Socket.IO connect vs A's unauthenticated connect | ${f3(con('T', (c) => c.loginMs))} + ${f3(con('T', (c) => c.connectMs))} | ${f3(con('A', (c) => c.connectMs))} | ${times(cRatio)} | ≤ 1× | ${verdict(cRatio, 1)} |`);
+  const mRatio = median(rounds.map((r) => r.connect.T!.rssIdleKb / r.connect.A!.rssIdleKb));
+  out.push(`| RSS per idle authenticated connection, ${int0(N_IDLE)} on one node (KB) | ${f1(con('T', (c) => c.rssIdleKb))} | ${f1(con('A', (c) => c.rssIdleKb))} | ${times(mRatio)} | ≤ 0.5× | ${verdict(mRatio, 0.5)} |`);
+  const big = rounds[0].connect;
+  if (big.T && Number.isFinite(big.T.rssBigKb)) {
+    const r = big.T.rssBigKb / big.A!.rssBigKb;
+    out.push(`| RSS per idle authenticated connection, ${int0(N_BIG)} on one node (KB, round 1) | ${f1(big.T.rssBigKb)} | ${f1(big.A!.rssBigKb)} | ${times(r)} | ≤ 0.5× | ${verdict(r, 0.5)} |`);
+  }
+  return out.join('\n');
+}
+
+function referenceTable(rounds: Round[]): string {
+  const out: string[] = [];
+  const med = (xs: number[]) => median(xs.filter(Number.isFinite));
+  const pw = (id: PairId, side: 'base' | 't') => rounds.flatMap((r) => r.pairs.filter((p) => p.id === id).map((p) => p[side]));
+  const rows: [string, Window[], string, string][] = [
+    ['A: Socket.IO cluster (2 nodes + Redis)', [...pw('sio', 'base'), ...pw('b50', 'base')], 'A ws', 'A polling'],
+    ['tidings, Socket.IO clients (2 nodes + Redis)', pw('sio', 't'), 'T-sio ws', 'T polling'],
+    ['tidings, plain WebSocket clients', pw('ws', 't'), 'T-ws ws', ''],
+    ['R: raw ws, one process (the floor; no hop)', pw('ws', 'base'), 'R ws', ''],
+    ['N: Nchan, memory store, one nginx (no hop)', rounds.map((r) => r.refs.N).filter((x): x is Window => !!x), 'N ws', ''],
+    ['NR: Nchan, Redis store, 2 nginx + Redis', rounds.map((r) => r.refs.NR).filter((x): x is Window => !!x), 'NR ws', ''],
+  ];
+  out.push(`| system, 1 event per request, flood | server CPU per event (µs) | … of which Redis | vs A | deliveries/s | Redis cmds / event | ws latency p50 / p99 (ms) | polling p50 / p99 (ms) |`);
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  const aCpu = med(rows[0][1].map((w) => w.cpuUs));
+  for (const [name, ws, lk, pk] of rows) {
+    if (ws.length === 0) continue;
+    const cpu = med(ws.map((w) => w.cpuUs));
+    const redisUs = med(ws.map((w) => (w.redis ? w.perProcUs[w.perProcUs.length - 1] : NaN)));
+    const l = (k: string, q: 'p50' | 'p99') => med(rounds.map((r) => r.latency[k]?.[q] ?? NaN));
+    out.push(`| ${name} | ${f1(cpu)} | ${f1(redisUs)} | ${times(cpu / aCpu)} | ${int0(med(ws.map((w) => w.rate)))} | ${f2(med(ws.map((w) => (w.redis ? w.redis.commands / w.delivered : NaN))))} | ${f2(l(lk, 'p50'))} / ${f2(l(lk, 'p99'))} | ${pk ? `${f2(l(pk, 'p50'))} / ${f2(l(pk, 'p99'))}` : '—'} |`);
+  }
   out.push('');
-  out.push(`A's unicast figures: median of all ${allA.length} A measurements (one next to each tidings measurement). tidings: median over ${rounds.length} rounds. Ratios: median of the per-pair ratios (each tidings figure over the A figure measured right before or after it). Connect and RSS: once per cluster and round; 〃 = the same tidings cluster as the first tidings column (these figures do not depend on the buffer settings). - = not measured.`);
-  out.push(`${rounds.length} rounds, ${USERS} users (one connection each on node 2), publishes to node 1 with ${CONCURRENCY} in flight; ${WARM_MS / 1000} s warm-up (${FIRST_WARM_MS / 1000} s for a cluster's first) + ${MEASURE_MS / 1000} s measured per unicast figure; latency ${LAT_MS / 1000} s at ${LAT_RATE}/s; wall time ${wallS.toFixed(0)} s.`);
+  out.push(`Reference: a no-op HTTP request (parse the JSON body, answer 200) costs a Node server ${f1(median(rounds.map((r) => r.httpFloorUs)))} µs of CPU with the same publisher: the floor of any one-request-per-event design.`);
+  return out.join('\n');
+}
+
+function details(rounds: Round[]): string {
+  const out: string[] = [];
+  out.push('Every measured window, in the order measured (server CPU per delivered event, per process; Redis commands and bytes per event from `INFO commandstats` / `INFO stats`):');
   out.push('');
-  out.push('Per round, in the order measured:');
-  out.push('');
-  out.push('| round | system | server CPU/msg µs (node1 / node2 / redis) | T/A | client CPU/msg µs | deliveries/s | publishes/s | tail ms | bench busy | other busy |');
-  out.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('| round | window | delivered | CPU µs/event | per process µs | T/base | Redis cmds/event | Redis B in/out per event | top Redis commands per event | deliveries/s | tail ms | other busy |');
+  out.push('|---|---|---:|---:|---|---:|---:|---:|---|---:|---:|---:|');
   rounds.forEach((r, i) => {
-    const line = (sys: string, u: UnicastFigures, ratio: string) =>
-      out.push(`| ${i + 1} | ${sys} | ${f1(u.cpuUs)} (${f1(u.node1Us)} / ${f1(u.node2Us)} / ${f1(u.redisUs)}) | ${ratio} | ${f1(u.clientUs)} | ${int0(u.rate)} | ${int0(u.publishRate)} | ${Math.max(0, u.tailMs).toFixed(0)} | ${u.busyPct.toFixed(0)} % | ${u.foreignPct.toFixed(0)} % |`);
+    const line = (label: string, w: Window, ratio: string) => {
+      const top = w.redis ? [...w.redis.byCommand].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ${f2(v / w.delivered)}`).join(', ') : '';
+      out.push(`| ${i + 1} | ${label} | ${w.delivered} | ${f1(w.cpuUs)} | ${w.perProcUs.map((x, k) => `${w.procNames[k]} ${f1(x)}`).join(' / ')} | ${ratio} | ${w.redis ? f2(w.redis.commands / w.delivered) : ''} | ${w.redis ? `${int0(w.redis.inBytes / w.delivered)} / ${int0(w.redis.outBytes / w.delivered)}` : ''} | ${top} | ${int0(w.rate)} | ${Math.max(0, w.tailMs).toFixed(0)} | ${w.foreignPct.toFixed(0)} % |`);
+    };
     for (const p of r.pairs) {
-      const ratio = times(p.t.cpuUs / p.a.cpuUs);
-      if (p.aFirst) {
-        line('A', p.a, '');
-        line(p.variant, p.t, ratio);
+      const bl = `${p.base.sys}${p.id === 'mail' ? ' (mail)' : ''}`;
+      const tl = `T-${p.id}`;
+      const ratio = times(p.t.cpuUs / p.base.cpuUs);
+      if (p.baseFirst) {
+        line(bl, p.base, '');
+        line(tl, p.t, ratio);
       } else {
-        line(p.variant, p.t, ratio);
-        line('A', p.a, '');
+        line(tl, p.t, ratio);
+        line(bl, p.base, '');
       }
     }
+    if (r.refs.N) line('N', r.refs.N, '');
+    if (r.refs.NR) line('NR', r.refs.NR, '');
   });
   out.push('');
-  out.push('| round | ' + ['A', ...ids.filter((id) => VARIANTS.find((v) => v.id === id)!.latency)].map((id) => `${id} latency p50 / p99 ms`).join(' | ') + ' | no-op HTTP µs |');
-  out.push('|---|' + ['A', ...ids.filter((id) => VARIANTS.find((v) => v.id === id)!.latency)].map(() => '---:|').join('') + '---:|');
-  rounds.forEach((r, i) => {
-    const cells = ['A', ...ids.filter((id) => VARIANTS.find((v) => v.id === id)!.latency)].map((id) => `${f2(r.latency[id].p50)} / ${f2(r.latency[id].p99)}`);
-    out.push(`| ${i + 1} | ${cells.join(' | ')} | ${f1(r.httpFloorUs)} |`);
-  });
+  const keys = Object.keys(rounds[0].latency);
+  if (keys.length === 0) return out.join('\n');
+  out.push(`| round | ${keys.map((k) => `${k} p50 / p99 ms`).join(' | ')} | no-op HTTP µs |`);
+  out.push(`|---|${keys.map(() => '---:|').join('')}---:|`);
+  rounds.forEach((r, i) => out.push(`| ${i + 1} | ${keys.map((k) => (r.latency[k] ? `${f2(r.latency[k].p50)} / ${f2(r.latency[k].p99)}` : '-')).join(' | ')} | ${f1(r.httpFloorUs)} |`));
   out.push('');
-  out.push(`| round | system | connects | login ms | connect ms | total ms | redis ms | RSS before → after (MB) | RSS/conn KB | 2nd half KB | plain WS connect ms | wall s |`);
-  out.push('|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|');
+  out.push('| round | system | idle connections | login ms | connect ms | of which Redis ms | node 2 RSS at start (MB) | RSS/conn KB | RSS/conn KB at the big count |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   rounds.forEach((r, i) => {
-    for (const [sys, c] of [['A', r.connectA], ['T', r.connectT]] as const) {
-      out.push(`| ${i + 1} | ${sys} | ${c.n} | ${f3(c.loginMs)} | ${f3(c.connectMs)} | ${f3(c.totalMs)} | ${f3(c.redisMs)} | ${f1(c.rssBeforeKb / 1024)} → ${f1(c.rssAfterKb / 1024)} | ${f1(c.rssPerConnKb)} | ${f1(c.rssSecondHalfKb)} | ${fmtOr(c.plainConnectMs, f3)} | ${f1(c.wallMs / 1000)} |`);
+    for (const s of ['A', 'T'] as const) {
+      const c = r.connect[s];
+      if (c) out.push(`| ${i + 1} | ${s} | ${c.n} | ${s === 'T' ? f3(c.loginMs) : '—'} | ${f3(c.connectMs)} | ${f3(c.redisMs)} | ${f1(c.rssBaseKb / 1024)} | ${f1(c.rssIdleKb)} | ${f1(c.rssBigKb)} |`);
     }
   });
   return out.join('\n');
+}
+
+function syscallTable(rounds: Round[]): string {
+  const out: string[] = [];
+  out.push(`Syscalls per delivered event (${SYSCALL_TOOL === 'perf' ? '`perf stat` on the syscall tracepoints' : '`strace -c -f -p`'}, every server process of the system, over the measured window; median over rounds):`);
+  out.push('');
+  out.push('| window | process | writes | reads | epoll waits | all syscalls |');
+  out.push('|---|---|---:|---:|---:|---:|');
+  const windows = new Map<string, Window[]>();
+  const add = (k: string, w: Window) => (windows.get(k) ?? windows.set(k, []).get(k)!).push(w);
+  for (const r of rounds) {
+    for (const p of r.pairs) {
+      add(`${p.base.sys}${p.id === 'mail' ? ' (mail)' : ''}`, p.base);
+      add(`T-${p.id}`, p.t);
+    }
+    for (const k of ['N', 'NR'] as const) if (r.refs[k]) add(k, r.refs[k]!);
+  }
+  for (const [label, ws] of windows) {
+    if (!ws[0].syscalls) continue;
+    const per = (f: (c: SyscallCounts) => number, proc: number | null) => f2(median(ws.map((w) => (proc === null ? f(sumSys(w.syscalls!)) : f(w.syscalls![proc])) / w.delivered)));
+    const row = (name: string, proc: number | null) => out.push(`| ${label} | ${name} | ${per((c) => c.writes, proc)} | ${per((c) => c.reads, proc)} | ${per((c) => c.epollWaits, proc)} | ${per((c) => c.total, proc)} |`);
+    ws[0].procNames.forEach((n, k) => row(n, k));
+    if (ws[0].procNames.length > 1) row('**all**', null);
+  }
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provenance
+
+function git(args: string[]): string {
+  const r = spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+
+function versions(withNchan: boolean): string {
+  const pkg = (name: string) => {
+    try {
+      return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return '?';
+    }
+  };
+  const redis = /v=(\S+)/.exec(spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout)?.[1] ?? '?';
+  const tool = SYSCALL_TOOL === 'perf' ? `, ${spawnSync('perf', ['--version'], { encoding: 'utf8' }).stdout.trim()}` : SYSCALL_TOOL === 'strace' ? `, ${spawnSync('strace', ['-V'], { encoding: 'utf8' }).stdout.split('\n')[0]}` : '';
+  return `Node ${process.version}, redis-server ${redis}, socket.io ${pkg('socket.io')}, socket.io-client ${pkg('socket.io-client')}, engine.io ${pkg('engine.io')}, @socket.io/redis-adapter ${pkg('@socket.io/redis-adapter')}, ws ${pkg('ws')}, ioredis ${pkg('ioredis')}, fastify ${pkg('fastify')}${withNchan ? `, nginx ${nchanVersions()}` : ''}${tool}`;
+}
+
+const DOC_START = '<!-- bench:messaging:start (written by npm run bench) -->';
+const DOC_END = '<!-- bench:messaging:end -->';
+
+function writeResults(text: string, docTable: string): string[] {
+  const written: string[] = [];
+  const file = join(ROOT, 'bench', 'results', QUICK ? 'messaging-quick.md' : SYSCALLS ? 'messaging-syscalls.md' : 'messaging.md');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
+  written.push(file);
+  if (!QUICK && !SYSCALLS) {
+    const doc = join(ROOT, 'docs', 'benchmarks.md');
+    let cur: string;
+    try {
+      cur = readFileSync(doc, 'utf8');
+    } catch {
+      cur = `# Benchmarks\n\n${DOC_START}\n${DOC_END}\n`;
+    }
+    const a = cur.indexOf(DOC_START);
+    const b = cur.indexOf(DOC_END);
+    const block = `${DOC_START}\n${docTable}\n${DOC_END}`;
+    writeFileSync(doc, a >= 0 && b > a ? cur.slice(0, a) + block + cur.slice(b + DOC_END.length) : `${cur.trimEnd()}\n\n${block}\n`);
+    written.push(doc);
+  }
+  return written;
 }
 
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const t0 = Date.now();
+  const started = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, open-file limit ${FD_LIMIT}`);
+  const head = git(['rev-parse', 'HEAD']);
+  const dirty = git(['status', '--porcelain', '--untracked-files=no']) !== '';
+  const commit = `${head.slice(0, 12) || 'unknown'}${dirty ? ' (dirty)' : ''}`;
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
+  const nchanWhyNot = ONLY ? null : ensureNchan(log);
+  if (nchanWhyNot) notes.push(`Nchan not measured: ${nchanWhyNot}`);
+  const withNchan = nchanWhyNot === null && !ONLY;
+  log(`${machine}; open-file limit ${FD_LIMIT}; commit ${commit}${QUICK ? '; quick' : ''}${SYSCALLS ? `; syscall counts by ${SYSCALL_TOOL}` : ''}`);
   for (const n of notes) log(`note: ${n}`);
   const pub = new Publisher();
+  const holders = new Holders(Math.max(1, Math.ceil(Math.max(N_IDLE, N_BIG) / PER_HOLDER)));
   const rounds: Round[] = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       log(`round ${round}`);
-      rounds.push(await runRound(round, pub, log));
+      rounds.push(await runRound(round, pub, holders, withNchan, log));
     }
   } finally {
     pub.exit();
+    holders.exit();
   }
   const wallS = (Date.now() - t0) / 1000;
-  console.log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; socket.io 4.8 + @socket.io/redis-adapter 8.3 (A) vs tidings; one redis-server per system`);
-  for (const n of notes) console.log(`note: ${n}`);
-  console.log('');
-  console.log(report(rounds, wallS));
+  const command = `npm run bench${QUICK || SYSCALLS ? ` --${QUICK ? ' --quick' : ''}${SYSCALLS ? ' --syscalls' : ''}` : ''}`;
+  const provenance = [
+    `Command: \`${command}\` (from the checkout), started ${started}, wall time ${Math.floor(wallS / 60)} min ${Math.round(wallS % 60)} s, ${rounds.length} round${rounds.length > 1 ? 's' : ''}.`,
+    `Commit measured: \`${commit}\`${dirty ? ' — the tree had uncommitted changes to tracked files' : ''}.`,
+    `Machine: ${machine}; open-file limit ${FD_LIMIT}. Versions: ${versions(withNchan)}.`,
+    ...notes.map((n) => `Note: ${n}.`),
+    busyNote(rounds),
+    SYSCALLS ? 'Syscall counting was on during every measured window: the CPU figures of this run include its overhead and are not comparable with a plain run.' : '',
+  ].filter(Boolean).join('\n');
+  const load = `Load: ${USERS.toLocaleString('en-US')} users with one connection each on node 2, publishes to node 1 over HTTP keep-alive with ${CONCURRENCY} in flight, ${MEASURE_MS / 1000} s measured per window after a warm-up; tidings \`delayDuration=0\` except the mail-like pair. Mail-like load: ${MAIL_BURSTS} bursts/s, each ${MAIL_OFFSETS.length} events (one request each) for one user at +${MAIL_OFFSETS.join('/')} ms, = ${MAIL_BURSTS * MAIL_OFFSETS.length} events/s, the same for A and tidings. Latency: ${LAT_RATE} events/s for ${LAT_MS / 1000} s (polling: ${POLL_USERS} users on Engine.IO long-polling). Ratios are medians of per-pair ratios (each tidings window against the baseline window measured right before or after it).`;
+  const sections = [
+    `# messaging benchmark${QUICK ? ' (quick run: short windows, for development only)' : ''}`, '', provenance, '', load, '',
+    '## Figures against the targets', '', summary(rounds), '',
+    '## Every system', '', referenceTable(rounds), '',
+    ...(SYSCALLS ? ['## Syscalls per delivered event', '', syscallTable(rounds), ''] : []),
+    '## Details', '', details(rounds), '',
+  ];
+  const text = sections.join('\n');
+  console.log(text);
+  if (process.env.BENCH_NO_WRITE !== '1') {
+    const docTable = [provenance, '', summary(rounds), '', referenceTable(rounds)].join('\n');
+    for (const f of writeResults(text, docTable)) log(`wrote ${f}`);
+  }
 }
 
 process.on('SIGINT', () => {
