@@ -7,7 +7,8 @@ import type { ConfigService } from '../config/config-service.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
 import type { Session } from '../ports/session-store.js';
 import type { DirUser } from '../directory/directory.js';
-import type { TransportKind } from '../domain/types.js';
+import { userKey, type TransportKind } from '../domain/types.js';
+import { searchOne } from '../http/validate.js';
 
 /** What a request that passed the gate is admitted as. */
 export interface Admission {
@@ -59,14 +60,14 @@ export class HandshakeGate {
    */
   async verify(g: GateRequest): Promise<{ session: Session; user: DirUser }> {
     checkOrigin(g.req, this.#config.settings['tidings.http.allowedOrigins']);
-    const sessionId = g.query.get('session');
+    const sessionId = searchOne(g.query, 'session');
     if (!sessionId) throw new TidingsError('TIDINGS_SESSION_MISSING');
     const session = await this.#sessions.get(sessionId);
     if (!session) throw new TidingsError('TIDINGS_SESSION_UNKNOWN');
     const secret = readCookie(g.req.headers.cookie, SECRET_COOKIE);
     if (secret === null) throw new TidingsError('TIDINGS_SECRET_MISSING');
     if (!sameSecret(secret, session.secret)) throw new TidingsError('TIDINGS_SECRET_WRONG');
-    const user = this.#config.directory.users.get(`${session.userId}@${session.contextId}`);
+    const user = this.#config.directory.users.get(userKey(session));
     if (!user) {
       await this.#sessions.end(session.id);
       throw new TidingsError('TIDINGS_SESSION_UNKNOWN', 'The session\'s user no longer exists');
@@ -85,7 +86,7 @@ export class HandshakeGate {
   /** The full gate: checks, then admits the connection cluster-wide (cap and duplicate id, atomically). */
   async admit(g: GateRequest): Promise<Admission> {
     const { session, user } = await this.check(g);
-    const requested = g.query.get('connection');
+    const requested = searchOne(g.query, 'connection');
     if (requested !== null && !/^[\x21-\x7e]{1,128}$/.test(requested)) throw new TidingsError('TIDINGS_BAD_REQUEST', "Parameter 'connection' must be 1-128 printable ASCII characters");
     const connectionId = requested ?? randomUUID().replace(/-/g, '');
     const cap = this.#config.resolve('tidings.connections.maxPerUser', { userId: user.id, contextId: user.contextId }).value as number;

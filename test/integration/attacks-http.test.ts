@@ -153,6 +153,14 @@ describe('admin API: repeated query keys, keys outside the cascade, text that is
     }
   });
 
+  it('a session given twice at logout is 400 TIDINGS_REPEATED_PARAMETER, and the session lives on', async () => {
+    const alice = await login(n.url, 'alice@example.com', 'alice-pw');
+    const r = await fetch(`${n.url}/api/logout?session=${alice.session}&session=${alice.session}`, { method: 'POST', headers: { cookie: alice.cookie } });
+    assert.deepEqual([r.status, ((await r.json()) as any).error.code], [400, 'TIDINGS_REPEATED_PARAMETER']);
+    const still = await connectPlainWs(n.url, alice);
+    still.ws.close();
+  });
+
   it('PUT takes only keys the schema marks cascade-aware', async () => {
     const put = (key: string, value: unknown = 'x') => admin(n.url, 'PUT', '/api/admin/config', JSON.stringify({ key, value, context: 1 }));
     const cases: [string, string, number, string][] = [
@@ -250,6 +258,8 @@ describe('requests node or fastify refuse before any route answer in the tidings
     ['the URL /%', 'GET /% HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'TIDINGS_BAD_URL'],
     ['a bad escape in the URL', 'GET /api/%zz HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'TIDINGS_BAD_URL'],
     ['an HTTP/1.1 request without Host', 'GET /health/live HTTP/1.1\r\n\r\n', 400, 'TIDINGS_BAD_REQUEST'],
+    ['a Socket.IO poll without Host', 'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n\r\n', 400, 'TIDINGS_BAD_REQUEST'],
+    ['a WebSocket upgrade without Host', 'GET /websockets/x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', 400, 'TIDINGS_BAD_REQUEST'],
     ['a known method on no route', 'PROPFIND /api/push HTTP/1.1\r\nHost: t\r\n\r\n', 404, 'TIDINGS_NOT_FOUND'],
   ];
   for (const [what, text, status, code] of cases) {

@@ -177,6 +177,22 @@ describe("Engine.IO's and ws's own refusals leave as tidings JSON", () => {
   it('transport=websocket without an upgrade', async () => {
     assert.deepEqual(await answer(`/socket.io/?EIO=4&transport=websocket&${s()}`), [400, 'TIDINGS_EIO_BAD_REQUEST']);
   });
+  it('a key the gate or Engine.IO reads, given twice, is 400 TIDINGS_REPEATED_PARAMETER on every way in', async () => {
+    const sid = await pollingSession(n.url, alice);
+    const polling = [
+      `EIO=4&transport=polling&${s()}&${s()}`,
+      `EIO=4&EIO=4&transport=polling&${s()}`,
+      `EIO=4&transport=polling&transport=polling&${s()}`,
+      `EIO=4&transport=polling&${s()}&connection=a&connection=b`,
+      `EIO=4&transport=polling&sid=${sid}&sid=${sid}&${s()}`,
+      `EIO=4&transport=polling&sid=${sid}&${s()}&${s()}`,
+    ];
+    for (const q of polling) assert.deepEqual(await answer(`/socket.io/?${q}`), [400, 'TIDINGS_REPEATED_PARAMETER'], q);
+    for (const path of [`/socket.io/?EIO=4&transport=websocket&${s()}&${s()}`, `/socket.io/?EIO=4&transport=websocket&sid=${sid}&sid=${sid}&${s()}`, `/websockets/x?${s()}&${s()}`, `/websockets/x?${s()}&connection=a&connection=b`]) {
+      const a = await rawRequest(n.url, upgradeHead(n.url, path, { Cookie: alice.cookie }));
+      assert.deepEqual([a.status, a.json?.error?.code], [400, 'TIDINGS_REPEATED_PARAMETER'], path);
+    }
+  });
   it('an unknown sid ("Session ID unknown")', async () => {
     assert.deepEqual(await answer(`/socket.io/?EIO=4&transport=polling&sid=nosuchsid&${s()}`), [400, 'TIDINGS_SID_UNKNOWN']);
   });

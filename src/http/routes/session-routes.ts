@@ -7,7 +7,7 @@ import type { LoginLimiter } from '../../auth/login-limiter.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../../auth/session-service.js';
 import type { ConfigService } from '../../config/config-service.js';
 import { clientIp } from '../../sockets/handshake-gate.js';
-import { objectBody, reqStr } from '../validate.js';
+import { objectBody, queryOne, reqStr, type Query } from '../validate.js';
 
 export interface SessionRouteDeps {
   config: ConfigService;
@@ -60,8 +60,7 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
   });
 
   app.post('/api/logout', async (req, reply) => {
-    const q = req.query as Record<string, string | undefined>;
-    const id = q.session ?? (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>).session : undefined);
+    const id = queryOne(req.query as Query, 'session') ?? (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>).session : undefined);
     if (typeof id !== 'string' || id === '') throw new TidingsError('TIDINGS_SESSION_MISSING');
     const session = await d.sessions.get(id);
     if (!session) throw new TidingsError('TIDINGS_SESSION_UNKNOWN');
