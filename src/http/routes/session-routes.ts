@@ -38,11 +38,13 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     };
     const attempt = { ip, login, device: d.devices.deviceOf(login, req.headers.cookie) };
     const wait = d.limiter.retryAfter(attempt, limits);
-    if (wait > 0) throw new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${wait} s`, undefined, { 'Retry-After': String(wait) });
+    if (wait > 0) throw rateLimited(wait);
     const user = await d.credentials.check(d.config.directory, login, password);
     if (!user) {
+      // Past its IP's allowance a wrong password is a 429 too, and is counted like any failure.
+      const ipWait = d.limiter.failureRetryAfter(attempt, limits);
       d.limiter.recordFailure(attempt, limits);
-      throw new TidingsError('TIDINGS_BAD_CREDENTIALS');
+      throw ipWait > 0 ? rateLimited(ipWait) : new TidingsError('TIDINGS_BAD_CREDENTIALS');
     }
     d.limiter.recordSuccess(attempt);
     if (!user.mailEnabled) throw new TidingsError('TIDINGS_USER_DISABLED');
@@ -73,4 +75,8 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     void reply.header('Set-Cookie', `${SECRET_COOKIE}=; Path=/; HttpOnly; Max-Age=0`);
     return { ok: true };
   });
+}
+
+function rateLimited(seconds: number): TidingsError {
+  return new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${seconds} s`, undefined, { 'Retry-After': String(seconds) });
 }
