@@ -83,6 +83,24 @@ describe('an Engine.IO sid does not bypass the gate', () => {
     }
   });
 
+  it("a poll naming the attacker's own sid and then the victim's (Engine.IO reads the last) is 400, and the victim's event stays the victim's", async () => {
+    const victim = await connectSocketIo(n.url, alice, { transports: ['polling'] });
+    try {
+      const own = await pollingSession(n.url, bob);
+      const victimSid = encodeURIComponent(victim.io.engine.id);
+      const got = collect(victim, 'ox:mail:new');
+      const stolen = fetch(`${n.url}/socket.io/?EIO=4&transport=polling&session=${bob.session}&sid=${own}&sid=${victimSid}`, { headers: { cookie: bob.cookie } });
+      await push(n.url, { context: 1, user: 3, event: 'ox:mail:new', data: { n: 3 } });
+      const r = await stolen;
+      const text = await r.text();
+      assert.equal(r.status, 400, text);
+      assert.equal(JSON.parse(text).error.code, 'TIDINGS_REPEATED_PARAMETER');
+      await waitFor('the victim to get its event', () => got.length === 1);
+    } finally {
+      victim.close();
+    }
+  });
+
   it('sids name their node, so a node can tell another node\'s session from a lost one', async () => {
     const sid = await pollingSession(n.url, alice);
     assert.equal(Buffer.from(sid.split('.')[0], 'base64url').toString(), n.node.nodeId);
