@@ -5,7 +5,6 @@ import { isBackendUnavailable } from '../backend-unavailable.js';
 import { backendUnavailable, TidingsError } from '../errors.js';
 import { drainRest } from './drain-rest.js';
 import { missingHost, type RawHandler } from './dispatcher.js';
-import { headersOf } from './refuse.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -70,7 +69,7 @@ function sendError(err: FastifyError | TidingsError, req: FastifyRequest, reply:
     reply.removeHeader('connection');
     drainRest(req.raw);
   }
-  void reply.code(te.status).headers(headersOf(te)).type('application/json; charset=utf-8').send(te.toBody());
+  void reply.code(te.status).headers(te.headers).type('application/json; charset=utf-8').send(te.toBody());
 }
 
 /** What node's HTTP parser refused, as a TidingsError. */
