@@ -230,6 +230,17 @@ describe('bodies far over the limit get a readable 413, never a reset mid-upload
     }
   }
 
+  for (const chunked of [false, true]) {
+    it(`a Socket.IO polling POST of 50 MB, ${chunked ? 'chunked' : 'Content-Length'}: the client reads 413 TIDINGS_BODY_TOO_LARGE`, async () => {
+      const l = await login(n.url, 'alice@example.com', 'alice-pw');
+      const q = `EIO=4&transport=polling&session=${l.session}`;
+      const hs = await fetch(`${n.url}/socket.io/?${q}`, { headers: { cookie: l.cookie } });
+      const sid = (JSON.parse((await hs.text()).slice(1)) as { sid: string }).sid;
+      const head = `POST /socket.io/?${q}&sid=${sid} HTTP/1.1\r\nHost: t\r\nCookie: ${l.cookie}\r\nContent-Type: text/plain;charset=UTF-8\r\n${chunked ? 'Transfer-Encoding: chunked' : 'Content-Length: 50000000'}\r\n\r\n`;
+      tidingsError(await rawRequest(port, head, { bodyBytes: 50_000_000, chunked }), 413, 'TIDINGS_BODY_TOO_LARGE');
+    });
+  }
+
   it('after a refused body the connection still serves the next request', async () => {
     const big = 100_000;
     const head = `POST /api/push HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${big}\r\n\r\n${'x'.repeat(big)}GET /health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`;

@@ -206,6 +206,7 @@ describe("Engine.IO's and ws's own refusals leave as tidings JSON", () => {
       `EIO=4&transport=polling&sid=${sid}&${s()}&${s()}`,
     ];
     for (const q of polling) assert.deepEqual(await answer(`/socket.io/?${q}`), [400, 'TIDINGS_REPEATED_PARAMETER'], q);
+    assert.deepEqual(await answer(`/socket.io/?EIO=4&transport=polling&${s()}&connection=has%20a%20blank`), [400, 'TIDINGS_BAD_REQUEST']);
     for (const path of [`/socket.io/?EIO=4&transport=websocket&${s()}&${s()}`, `/socket.io/?EIO=4&transport=websocket&sid=${sid}&sid=${sid}&${s()}`, `/websockets/x?${s()}&${s()}`, `/websockets/x?${s()}&connection=a&connection=b`]) {
       const a = await rawRequest(n.url, upgradeHead(n.url, path, { Cookie: alice.cookie }));
       assert.deepEqual([a.status, a.json?.error?.code], [400, 'TIDINGS_REPEATED_PARAMETER'], path);
