@@ -153,10 +153,12 @@ describe('admin API: repeated query keys, keys outside the cascade, text that is
     }
   });
 
-  it('a session given twice at logout is 400 TIDINGS_REPEATED_PARAMETER, and the session lives on', async () => {
+  it('a session given twice at logout is 400 (TIDINGS_REPEATED_PARAMETER in the query, TIDINGS_VALIDATION as a list in the body), and the session lives on', async () => {
     const alice = await login(n.url, 'alice@example.com', 'alice-pw');
     const r = await fetch(`${n.url}/api/logout?session=${alice.session}&session=${alice.session}`, { method: 'POST', headers: { cookie: alice.cookie } });
     assert.deepEqual([r.status, ((await r.json()) as any).error.code], [400, 'TIDINGS_REPEATED_PARAMETER']);
+    const list = await fetch(`${n.url}/api/logout`, { method: 'POST', headers: { cookie: alice.cookie, 'content-type': 'application/json' }, body: JSON.stringify({ session: [alice.session, alice.session] }) });
+    assert.deepEqual([list.status, ((await list.json()) as any).error.code], [400, 'TIDINGS_VALIDATION'], 'a list of sessions in the body is not a missing one');
     const still = await connectPlainWs(n.url, alice);
     still.ws.close();
   });

@@ -63,7 +63,8 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
 
   app.post('/api/logout', async (req, reply) => {
     const id = queryOne(req.query as Query, 'session') ?? (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>).session : undefined);
-    if (typeof id !== 'string' || id === '') throw new TidingsError('TIDINGS_SESSION_MISSING');
+    if (id === undefined || id === null || id === '') throw new TidingsError('TIDINGS_SESSION_MISSING');
+    if (typeof id !== 'string') throw new TidingsError('TIDINGS_VALIDATION', "'session' must be a string");
     const session = await d.sessions.get(id);
     if (!session) throw new TidingsError('TIDINGS_SESSION_UNKNOWN');
     // Knowing a session id is not enough to end it: the secret cookie proves it is the browser's own.
