@@ -102,6 +102,7 @@ export class TidingsNode {
         this.#expiry.untrack(c.sessionId);
         this.#onHubRemoved?.();
       },
+      sendFailed: (c, err) => this.log.warn({ user: c.user, connection: c.id, transport: c.transport, err: String(err) }, 'an event could not be sent to one connection; the others still got it'),
     });
     this.remoteBuffer = new RemoteBuffer({
       timings: () => ({

@@ -22,11 +22,15 @@ export interface LoginAttempt {
 /**
  * Limits *failed* logins; a success is never counted and never refused for having been slow.
  *
- * An untrusted client is refused (before any password check) while its IP, its (IP, login) pair or
- * the login itself has used up its allowance; a trusted device is exempt from all three and only
- * its own failures count against it, so an attacker who knows a login cannot lock its owner's
- * browsers out, from whatever IP. Each allowance is a leaky bucket: `limit` failures at once, then
- * one more every `windowMs / limit` ms. Per node: a cluster of N nodes lets through N times as many.
+ * An untrusted client is refused (before any password check) while its (IP, login) pair or the
+ * login itself has used up its allowance: guessing one login's password is throttled. Its IP's
+ * allowance (across logins) refuses only guesses that fail: the password is checked, a correct one
+ * gets in (another user behind the same NAT as an attacker is not locked out), a wrong one is
+ * answered 429 like a refused attempt, never 401. A trusted device is exempt from all three and
+ * only its own failures count against it, so an attacker who knows a login cannot lock its
+ * owner's browsers out, from whatever IP. Each allowance is a leaky bucket: `limit` failures at
+ * once, then one more every `windowMs / limit` ms. Per node: a cluster of N nodes lets through N
+ * times as many.
  */
 export class LoginLimiter {
   /** key → failure level at `at`; in order of last failure, so the first is the one to forget. */
@@ -37,10 +41,17 @@ export class LoginLimiter {
     this.#now = now;
   }
 
-  /** Seconds until this attempt may be checked, or 0 when it may be now. */
+  /** Seconds until this attempt may be checked, or 0 when it may be now (the IP's allowance aside). */
   retryAfter(a: LoginAttempt, l: LoginLimits): number {
-    const waits = this.#keys(a, l).map(([k, limit]) => this.#wait(k, limit, l.windowMs));
-    return Math.ceil(Math.max(0, ...waits) / 1000);
+    return this.#seconds(this.#keys(a, l).filter(([k]) => !k.startsWith('i:')), l);
+  }
+
+  /**
+   * Seconds until a failed attempt from this IP is answered 401 again, or 0 when it is now; asked
+   * only once the password turned out wrong, so it never stands in a correct login's way.
+   */
+  failureRetryAfter(a: LoginAttempt, l: LoginLimits): number {
+    return this.#seconds(this.#keys(a, l).filter(([k]) => k.startsWith('i:')), l);
   }
 
   recordFailure(a: LoginAttempt, l: LoginLimits): void {
@@ -67,6 +78,11 @@ export class LoginLimiter {
     const ip = ipKey(a.ip);
     const login = a.login.toLowerCase();
     return [[`i:${ip}`, l.perIp], [`il:${ip} ${login}`, l.perIpLogin], [`l:${login}`, l.perLogin]];
+  }
+
+  #seconds(keys: [string, number][], l: LoginLimits): number {
+    const waits = keys.map(([k, limit]) => this.#wait(k, limit, l.windowMs));
+    return Math.ceil(Math.max(0, ...waits) / 1000);
   }
 
   #level(k: string, limit: number, windowMs: number, now: number): number {

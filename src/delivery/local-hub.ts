@@ -2,10 +2,11 @@ import type { PushEvent, UserKey } from '../domain/types.js';
 import type { CloseReason, LocalConnection } from './local-connection.js';
 import { matchesPath } from './path-filter.js';
 
-/** Told of every connection that joins or leaves the hub (the session expiry watch). */
+/** Told of every connection that joins or leaves the hub (the session expiry watch), and of a send that threw. */
 export interface HubObserver {
   added(c: LocalConnection): void;
   removed(c: LocalConnection): void;
+  sendFailed(c: LocalConnection, err: unknown): void;
 }
 
 /** The connections this node holds, by user. Pure bookkeeping and fan-out; no I/O of its own. */
@@ -68,8 +69,14 @@ export class LocalHub {
     for (const c of conns.values()) {
       if (sourceToken !== null && c.id === sourceToken) continue;
       if (!matchesPath(pathFilter, c.path)) continue;
-      c.send(event, json);
-      n++;
+      // One connection whose send throws costs neither the user's other connections nor, on the
+      // publishing node, the remote delivery that follows.
+      try {
+        c.send(event, json);
+        n++;
+      } catch (err) {
+        this.#observer?.sendFailed(c, err);
+      }
     }
     return n;
   }

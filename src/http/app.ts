@@ -4,8 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { isBackendUnavailable } from '../backend-unavailable.js';
 import { backendUnavailable, TidingsError } from '../errors.js';
 import { drainRest } from './drain-rest.js';
-import type { RawHandler } from './dispatcher.js';
-import { headersOf } from './refuse.js';
+import { missingHost, type RawHandler } from './dispatcher.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -52,9 +51,7 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; headersTime
   app.addHook('onRequest', (req, _reply, done) => {
     // A request that arrives on an open connection while the node closes.
     if (closing) return done(new TidingsError('TIDINGS_SHUTTING_DOWN'));
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
-    if (req.raw.headers.host === undefined && req.raw.httpVersion === '1.1') return done(new TidingsError('TIDINGS_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header'));
-    done();
+    done(missingHost(req.raw) ?? undefined);
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(new TidingsError('TIDINGS_NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`).toBody());
@@ -72,7 +69,7 @@ function sendError(err: FastifyError | TidingsError, req: FastifyRequest, reply:
     reply.removeHeader('connection');
     drainRest(req.raw);
   }
-  void reply.code(te.status).headers(headersOf(te)).type('application/json; charset=utf-8').send(te.toBody());
+  void reply.code(te.status).headers(te.headers).type('application/json; charset=utf-8').send(te.toBody());
 }
 
 /** What node's HTTP parser refused, as a TidingsError. */

@@ -7,7 +7,7 @@ import { backendUnavailable, TidingsError } from '../errors.js';
 export function refuseUpgrade(socket: Duplex, err: TidingsError, extraHeaders: Record<string, string> = {}): void {
   if (!socket.writable) return void socket.destroy();
   const body = JSON.stringify(err.toBody());
-  const headers = { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close', ...headersOf(err), ...extraHeaders };
+  const headers = { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close', ...err.headers, ...extraHeaders };
   const head = `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
   socket.end(head + body);
 }
@@ -15,16 +15,11 @@ export function refuseUpgrade(socket: Duplex, err: TidingsError, extraHeaders: R
 /** The same refusal on an ordinary HTTP response (Socket.IO polling, long-poll, SSE). */
 export function refuseRequest(res: ServerResponse, err: TidingsError, extraHeaders: Record<string, string> = {}): void {
   const body = JSON.stringify(err.toBody());
-  res.writeHead(err.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...headersOf(err), ...extraHeaders });
+  res.writeHead(err.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...err.headers, ...extraHeaders });
   res.end(body);
 }
 
 export function asTidingsError(e: unknown): TidingsError {
   if (e instanceof TidingsError) return e;
   return isBackendUnavailable(e) ? backendUnavailable() : new TidingsError('TIDINGS_INTERNAL');
-}
-
-/** Headers an error asks for (Retry-After on 429 and 503). */
-export function headersOf(err: TidingsError): Record<string, string> {
-  return err.headers;
 }

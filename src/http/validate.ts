@@ -37,8 +37,28 @@ export type Query = Record<string, string | string[] | undefined>;
 /** A query parameter given at most once; `?key=a&key=b` is 400, never a guess at which one was meant. */
 export function queryOne(q: Query, field: string): string | undefined {
   const v = q[field];
-  if (Array.isArray(v)) throw new TidingsError('TIDINGS_REPEATED_PARAMETER', `query parameter '${field}' is given ${v.length} times; give it once`, { parameter: field });
+  if (Array.isArray(v)) throw repeated(field, v.length);
   return v;
+}
+
+/** The same for a query read with URLSearchParams (the socket endpoints); null when not given. */
+export function searchOne(q: URLSearchParams, field: string): string | null {
+  const err = repeatedIn(q, [field]);
+  if (err) throw err;
+  return q.get(field);
+}
+
+/** The refusal for the first of `fields` that `q` gives more than once, or null. */
+export function repeatedIn(q: URLSearchParams, fields: readonly string[]): TidingsError | null {
+  for (const field of fields) {
+    const times = q.getAll(field).length;
+    if (times > 1) return repeated(field, times);
+  }
+  return null;
+}
+
+function repeated(field: string, times: number): TidingsError {
+  return new TidingsError('TIDINGS_REPEATED_PARAMETER', `query parameter '${field}' is given ${times} times; give it once`, { parameter: field });
 }
 
 export function queryId(q: Query, field: string, optional = false): number | null {

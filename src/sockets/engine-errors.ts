@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { TidingsError } from '../errors.js';
+import { repeatedIn } from '../http/validate.js';
 import type { Refusal } from './refusal.js';
 
 // Engine.IO answers its own errors with `{"code":1,"message":"Session ID unknown"}`, a bare
@@ -9,6 +10,9 @@ import type { Refusal } from './refusal.js';
 
 /** Why Engine.IO would refuse this request for its shape alone, or null. */
 export function engineRequestRefusal(method: string | undefined, query: URLSearchParams, upgrade: boolean): Refusal | null {
+  // Engine.IO would read a repeated key as an array, tidings' checks the first value: never guess.
+  const repeated = repeatedIn(query, ['EIO', 'transport', 'sid']);
+  if (repeated) return { error: repeated };
   if (query.get('EIO') !== '4') return { error: new TidingsError('TIDINGS_EIO_VERSION') };
   const transport = query.get('transport');
   if (transport !== 'polling' && transport !== 'websocket') return { error: new TidingsError('TIDINGS_TRANSPORT_UNKNOWN', `Unknown Engine.IO transport '${transport ?? ''}'; use 'polling' or 'websocket'`) };

@@ -7,7 +7,8 @@ import type { ConfigService } from '../config/config-service.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
 import type { Session } from '../ports/session-store.js';
 import type { DirUser } from '../directory/directory.js';
-import type { TransportKind } from '../domain/types.js';
+import { userKey, type TransportKind } from '../domain/types.js';
+import { searchOne } from '../http/validate.js';
 import { trustedProxies } from '../http/client-ip.js';
 import { checkOrigin } from '../http/origin-policy.js';
 
@@ -63,14 +64,14 @@ export class HandshakeGate {
     const s = this.#config.settings;
     const proxies = trustedProxies(s['tidings.http.trustedProxies']);
     checkOrigin(g.req, { allowed: s['tidings.http.allowedOrigins'], publicUrls: s['tidings.http.publicUrl'], proxies });
-    const sessionId = g.query.get('session');
+    const sessionId = searchOne(g.query, 'session');
     if (!sessionId) throw new TidingsError('TIDINGS_SESSION_MISSING');
     const session = await this.#sessions.get(sessionId);
     if (!session) throw new TidingsError('TIDINGS_SESSION_UNKNOWN');
     const secret = readCookie(g.req.headers.cookie, SECRET_COOKIE);
     if (secret === null) throw new TidingsError('TIDINGS_SECRET_MISSING');
     if (!sameSecret(secret, session.secret)) throw new TidingsError('TIDINGS_SECRET_WRONG');
-    const user = this.#config.directory.users.get(`${session.userId}@${session.contextId}`);
+    const user = this.#config.directory.users.get(userKey(session));
     if (!user) {
       await this.#sessions.end(session.id);
       throw new TidingsError('TIDINGS_SESSION_UNKNOWN', 'The session\'s user no longer exists');
@@ -89,7 +90,7 @@ export class HandshakeGate {
   /** The full gate: checks, then admits the connection cluster-wide (cap and duplicate id, atomically). */
   async admit(g: GateRequest): Promise<Admission> {
     const { session, user } = await this.check(g);
-    const requested = g.query.get('connection');
+    const requested = searchOne(g.query, 'connection');
     if (requested !== null && !/^[\x21-\x7e]{1,128}$/.test(requested)) throw new TidingsError('TIDINGS_BAD_REQUEST', "Parameter 'connection' must be 1-128 printable ASCII characters");
     const connectionId = requested ?? randomUUID().replace(/-/g, '');
     const cap = this.#config.resolve('tidings.connections.maxPerUser', { userId: user.id, contextId: user.contextId }).value as number;

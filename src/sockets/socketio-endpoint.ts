@@ -19,8 +19,12 @@ import type { Refusal } from './refusal.js';
 import { queryOf, socketPath } from './socket-path.js';
 import { upgradeRefusal } from './upgrade-check.js';
 
-/** A handshake request that passed the gate carries the slot it was admitted with. */
-type GatedRequest = IncomingMessage & { tidings?: ConnectionSlot };
+/**
+ * A handshake request that passed the gate carries the slot it was admitted with, and the query
+ * the gate read as `_query`: Engine.IO parses `req.url` itself only when that is unset, so the sid
+ * it serves is always the one the gate checked.
+ */
+type GatedRequest = IncomingMessage & { tidings?: ConnectionSlot; _query?: Record<string, string> };
 
 export interface SocketIoEndpointDeps {
   gate: HandshakeGate;
@@ -103,6 +107,7 @@ export class SocketIoEndpoint {
       return this.#refuse(res, { error: asTidingsError(e) });
     }
     answerErrorsInJson(res, () => this.#engineErrors.get(req));
+    req._query = Object.fromEntries(query);
     this.engine.handleRequest(req as never, res as never);
   }
 
@@ -125,6 +130,7 @@ export class SocketIoEndpoint {
     }
     if (socket.destroyed || !socket.readable || !socket.writable) return void socket.destroy();
     this.#upgradeSockets.set(req, socket);
+    req._query = Object.fromEntries(query);
     this.engine.handleUpgrade(req as never, socket as never, head);
   }
 

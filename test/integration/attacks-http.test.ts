@@ -153,6 +153,16 @@ describe('admin API: repeated query keys, keys outside the cascade, text that is
     }
   });
 
+  it('a session given twice at logout is 400 (TIDINGS_REPEATED_PARAMETER in the query, TIDINGS_VALIDATION as a list in the body), and the session lives on', async () => {
+    const alice = await login(n.url, 'alice@example.com', 'alice-pw');
+    const r = await fetch(`${n.url}/api/logout?session=${alice.session}&session=${alice.session}`, { method: 'POST', headers: { cookie: alice.cookie } });
+    assert.deepEqual([r.status, ((await r.json()) as any).error.code], [400, 'TIDINGS_REPEATED_PARAMETER']);
+    const list = await fetch(`${n.url}/api/logout`, { method: 'POST', headers: { cookie: alice.cookie, 'content-type': 'application/json' }, body: JSON.stringify({ session: [alice.session, alice.session] }) });
+    assert.deepEqual([list.status, ((await list.json()) as any).error.code], [400, 'TIDINGS_VALIDATION'], 'a list of sessions in the body is not a missing one');
+    const still = await connectPlainWs(n.url, alice);
+    still.ws.close();
+  });
+
   it('PUT takes only keys the schema marks cascade-aware', async () => {
     const put = (key: string, value: unknown = 'x') => admin(n.url, 'PUT', '/api/admin/config', JSON.stringify({ key, value, context: 1 }));
     const cases: [string, string, number, string][] = [
@@ -222,6 +232,17 @@ describe('bodies far over the limit get a readable 413, never a reset mid-upload
     }
   }
 
+  for (const chunked of [false, true]) {
+    it(`a Socket.IO polling POST of 50 MB, ${chunked ? 'chunked' : 'Content-Length'}: the client reads 413 TIDINGS_BODY_TOO_LARGE`, async () => {
+      const l = await login(n.url, 'alice@example.com', 'alice-pw');
+      const q = `EIO=4&transport=polling&session=${l.session}`;
+      const hs = await fetch(`${n.url}/socket.io/?${q}`, { headers: { cookie: l.cookie } });
+      const sid = (JSON.parse((await hs.text()).slice(1)) as { sid: string }).sid;
+      const head = `POST /socket.io/?${q}&sid=${sid} HTTP/1.1\r\nHost: t\r\nCookie: ${l.cookie}\r\nContent-Type: text/plain;charset=UTF-8\r\n${chunked ? 'Transfer-Encoding: chunked' : 'Content-Length: 50000000'}\r\n\r\n`;
+      tidingsError(await rawRequest(port, head, { bodyBytes: 50_000_000, chunked }), 413, 'TIDINGS_BODY_TOO_LARGE');
+    });
+  }
+
   it('after a refused body the connection still serves the next request', async () => {
     const big = 100_000;
     const head = `POST /api/push HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${big}\r\n\r\n${'x'.repeat(big)}GET /health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`;
@@ -250,6 +271,8 @@ describe('requests node or fastify refuse before any route answer in the tidings
     ['the URL /%', 'GET /% HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'TIDINGS_BAD_URL'],
     ['a bad escape in the URL', 'GET /api/%zz HTTP/1.1\r\nHost: t\r\n\r\n', 400, 'TIDINGS_BAD_URL'],
     ['an HTTP/1.1 request without Host', 'GET /health/live HTTP/1.1\r\n\r\n', 400, 'TIDINGS_BAD_REQUEST'],
+    ['a Socket.IO poll without Host', 'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n\r\n', 400, 'TIDINGS_BAD_REQUEST'],
+    ['a WebSocket upgrade without Host', 'GET /websockets/x HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', 400, 'TIDINGS_BAD_REQUEST'],
     ['a known method on no route', 'PROPFIND /api/push HTTP/1.1\r\nHost: t\r\n\r\n', 404, 'TIDINGS_NOT_FOUND'],
   ];
   for (const [what, text, status, code] of cases) {

@@ -83,6 +83,24 @@ describe('an Engine.IO sid does not bypass the gate', () => {
     }
   });
 
+  it("a poll naming the attacker's own sid and then the victim's (Engine.IO reads the last) is 400, and the victim's event stays the victim's", async () => {
+    const victim = await connectSocketIo(n.url, alice, { transports: ['polling'] });
+    try {
+      const own = await pollingSession(n.url, bob);
+      const victimSid = encodeURIComponent(victim.io.engine.id);
+      const got = collect(victim, 'ox:mail:new');
+      const stolen = fetch(`${n.url}/socket.io/?EIO=4&transport=polling&session=${bob.session}&sid=${own}&sid=${victimSid}`, { headers: { cookie: bob.cookie } });
+      await push(n.url, { context: 1, user: 3, event: 'ox:mail:new', data: { n: 3 } });
+      const r = await stolen;
+      const text = await r.text();
+      assert.equal(r.status, 400, text);
+      assert.equal(JSON.parse(text).error.code, 'TIDINGS_REPEATED_PARAMETER');
+      await waitFor('the victim to get its event', () => got.length === 1);
+    } finally {
+      victim.close();
+    }
+  });
+
   it('sids name their node, so a node can tell another node\'s session from a lost one', async () => {
     const sid = await pollingSession(n.url, alice);
     assert.equal(Buffer.from(sid.split('.')[0], 'base64url').toString(), n.node.nodeId);
@@ -176,6 +194,23 @@ describe("Engine.IO's and ws's own refusals leave as tidings JSON", () => {
   });
   it('transport=websocket without an upgrade', async () => {
     assert.deepEqual(await answer(`/socket.io/?EIO=4&transport=websocket&${s()}`), [400, 'TIDINGS_EIO_BAD_REQUEST']);
+  });
+  it('a key the gate or Engine.IO reads, given twice, is 400 TIDINGS_REPEATED_PARAMETER on every way in', async () => {
+    const sid = await pollingSession(n.url, alice);
+    const polling = [
+      `EIO=4&transport=polling&${s()}&${s()}`,
+      `EIO=4&EIO=4&transport=polling&${s()}`,
+      `EIO=4&transport=polling&transport=polling&${s()}`,
+      `EIO=4&transport=polling&${s()}&connection=a&connection=b`,
+      `EIO=4&transport=polling&sid=${sid}&sid=${sid}&${s()}`,
+      `EIO=4&transport=polling&sid=${sid}&${s()}&${s()}`,
+    ];
+    for (const q of polling) assert.deepEqual(await answer(`/socket.io/?${q}`), [400, 'TIDINGS_REPEATED_PARAMETER'], q);
+    assert.deepEqual(await answer(`/socket.io/?EIO=4&transport=polling&${s()}&connection=has%20a%20blank`), [400, 'TIDINGS_BAD_REQUEST']);
+    for (const path of [`/socket.io/?EIO=4&transport=websocket&${s()}&${s()}`, `/socket.io/?EIO=4&transport=websocket&sid=${sid}&sid=${sid}&${s()}`, `/websockets/x?${s()}&${s()}`, `/websockets/x?${s()}&connection=a&connection=b`]) {
+      const a = await rawRequest(n.url, upgradeHead(n.url, path, { Cookie: alice.cookie }));
+      assert.deepEqual([a.status, a.json?.error?.code], [400, 'TIDINGS_REPEATED_PARAMETER'], path);
+    }
   });
   it('an unknown sid ("Session ID unknown")', async () => {
     assert.deepEqual(await answer(`/socket.io/?EIO=4&transport=polling&sid=nosuchsid&${s()}`), [400, 'TIDINGS_SID_UNKNOWN']);

@@ -46,7 +46,7 @@ describe('login limits', () => {
   });
   after(() => n.stop());
 
-  it('a correct login from an IP that failed many times still succeeds for a browser that logged in before', async () => {
+  it('a correct login from an IP that failed many times succeeds, with or without a device cookie; its wrong guesses get 429', async () => {
     const first = await loginFrom(n.url, ELSEWHERE, 'carol@other.org', 'carol-pw');
     assert.equal(first.status, 200);
     const device = deviceCookie(first);
@@ -57,8 +57,17 @@ describe('login limits', () => {
       else assert.equal(r.status, 401);
     }
     assert.equal(limited, 40, 'the IP is limited after its 20 failures');
+    // Another user behind the same address, in a browser that never logged in: not slowed.
+    const stranger = await loginFrom(n.url, ELSEWHERE, 'bob@example.com', 'bob-pw');
+    assert.equal(stranger.status, 200, JSON.stringify(stranger.json));
     const again = await loginFrom(n.url, ELSEWHERE, 'carol@other.org', 'carol-pw', [device]);
     assert.equal(again.status, 200, JSON.stringify(again.json));
+    // A wrong password from that IP is a 429 whether the login exists or not, with Retry-After.
+    for (const who of ['carol@other.org', 'nobody-else@example.com']) {
+      const wrong = await loginFrom(n.url, ELSEWHERE, who, 'guess');
+      assert.deepEqual([wrong.status, wrong.json.error.code], [429, 'TIDINGS_LOGIN_RATE_LIMITED'], who);
+      assert.ok(Number(wrong.retryAfter) > 0);
+    }
     // The IP's lockout is that IP's: the same login from another IP is not slowed.
     assert.equal((await loginFrom(n.url, USER, 'carol@other.org', 'carol-pw')).status, 200);
   });

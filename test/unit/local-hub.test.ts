@@ -12,7 +12,7 @@ describe('LocalHub', () => {
   it('closeSession closes exactly that session\'s connections, across users\' maps, and forgets removed ones', () => {
     const log: string[] = [];
     const events: string[] = [];
-    const hub = new LocalHub({ added: (c) => events.push(`+${c.id}`), removed: (c) => events.push(`-${c.id}`) });
+    const hub = new LocalHub({ added: (c) => events.push(`+${c.id}`), removed: (c) => events.push(`-${c.id}`), sendFailed: () => undefined });
     const a1 = conn('a1', '3@1', 's1', log);
     const a2 = conn('a2', '3@1', 's1', log);
     const a3 = conn('a3', '3@1', 's2', log);
@@ -29,5 +29,18 @@ describe('LocalHub', () => {
     assert.equal(hub.closeSession('nope', CLOSE.sessionEnded), 0);
     assert.deepEqual(events, ['+a1', '+a2', '+a3', '+b1', '-a2', '-a3', '+a3']);
     assert.equal(hub.size, 3);
+  });
+
+  it('a connection whose send throws costs no other connection of the user, and is reported', () => {
+    const log: string[] = [];
+    const failed: string[] = [];
+    const hub = new LocalHub({ added: () => undefined, removed: () => undefined, sendFailed: (c, err) => failed.push(`${c.id}: ${String(err)}`) });
+    const broken: LocalConnection = { ...conn('a1', '3@1', 's1', log), send: () => { throw new Error('boom'); } };
+    hub.add(broken);
+    hub.add(conn('a2', '3@1', 's1', log));
+    const event = { id: 'e1', name: 'x', args: [], namespace: '/' };
+    assert.equal(hub.deliver('3@1' as UserKey, event, '{}', null, null), 1);
+    assert.deepEqual(log, ['send a2']);
+    assert.deepEqual(failed, ['a1: Error: boom']);
   });
 });

@@ -32,12 +32,25 @@ describe('LoginLimiter', () => {
     const l = new LoginLimiter(() => 0);
     for (let i = 0; i < 10; i++) l.recordFailure({ ip: '10.0.0.9', login: `u${i}`, device: null }, LIMITS);
     const untrusted = { ip: '10.0.0.9', login: 'alice', device: null };
-    assert.ok(l.retryAfter(untrusted, LIMITS) > 0, 'the IP is used up');
+    assert.ok(l.failureRetryAfter(untrusted, LIMITS) > 0, 'the IP is used up');
     const trusted = { ...untrusted, device: 'dev1' };
     assert.equal(l.retryAfter(trusted, LIMITS), 0);
+    assert.equal(l.failureRetryAfter(trusted, LIMITS), 0);
     for (let i = 0; i < 5; i++) l.recordFailure(trusted, LIMITS);
     assert.ok(l.retryAfter(trusted, LIMITS) > 0);
     assert.equal(l.retryAfter({ ...trusted, device: 'dev2' }, LIMITS), 0);
+  });
+
+  it("an IP's allowance never holds back a password check, only the answer to a wrong one", () => {
+    let now = 0;
+    const l = new LoginLimiter(() => now);
+    for (let i = 0; i < 10; i++) l.recordFailure({ ip: '10.0.0.7', login: `u${i}`, device: null }, LIMITS);
+    const next = { ip: '10.0.0.7', login: 'alice', device: null };
+    assert.equal(l.retryAfter(next, LIMITS), 0, 'a correct password from this IP still gets in');
+    assert.equal(l.failureRetryAfter(next, LIMITS), 30, 'a wrong one is 429: one more every 300 s / 10');
+    assert.equal(l.failureRetryAfter({ ...next, ip: '10.0.0.8' }, LIMITS), 0, 'only that IP');
+    now += 30_000;
+    assert.equal(l.failureRetryAfter(next, LIMITS), 0);
   });
 
   it('remembers at most maxTracked counters, forgetting the least recently failed', () => {

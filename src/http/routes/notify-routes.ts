@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { sameSecret } from '../../auth/constant-time.js';
 import type { ConfigService } from '../../config/config-service.js';
 import type { Publisher } from '../../delivery/publisher.js';
 import type { DirUser } from '../../directory/directory.js';
@@ -101,13 +101,6 @@ export function basicCredentials(header: string | undefined): { login: string; p
   const colon = text.indexOf(':');
   if (colon < 0) return null;
   return { login: text.slice(0, colon), password: text.slice(colon + 1) };
-}
-
-/** Constant-time equality that does not leak the length either (both sides are hashed first). */
-function sameSecret(presented: string, expected: string): boolean {
-  const a = createHash('sha256').update(presented, 'utf8').digest();
-  const b = createHash('sha256').update(expected, 'utf8').digest();
-  return timingSafeEqual(a, b);
 }
 
 /** The `event` label of notifyReceived, kept to a bounded set of plain names. */

@@ -8,7 +8,7 @@ import type { LoginLimiter } from '../../auth/login-limiter.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../../auth/session-service.js';
 import type { ConfigService } from '../../config/config-service.js';
 import { trustedProxies } from '../client-ip.js';
-import { objectBody, reqStr } from '../validate.js';
+import { objectBody, queryOne, reqStr, type Query } from '../validate.js';
 
 export interface SessionRouteDeps {
   config: ConfigService;
@@ -42,13 +42,16 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     const wait = d.limiter.retryAfter(attempt, limits);
     if (wait > 0) {
       d.metrics.loginLimited.inc();
-      throw new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${wait} s`, undefined, { 'Retry-After': String(wait) });
+      throw rateLimited(wait);
     }
     const user = await d.credentials.check(d.config.directory, login, password);
     if (!user) {
+      // Past its IP's allowance a wrong password is a 429 too, and is counted like any failure.
+      const ipWait = d.limiter.failureRetryAfter(attempt, limits);
       d.limiter.recordFailure(attempt, limits);
       d.metrics.loginFailures.inc({ reason: 'bad_credentials' });
-      throw new TidingsError('TIDINGS_BAD_CREDENTIALS');
+      if (ipWait > 0) d.metrics.loginLimited.inc();
+      throw ipWait > 0 ? rateLimited(ipWait) : new TidingsError('TIDINGS_BAD_CREDENTIALS');
     }
     d.limiter.recordSuccess(attempt);
     if (!user.mailEnabled) {
@@ -69,9 +72,9 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
   });
 
   app.post('/api/logout', async (req, reply) => {
-    const q = req.query as Record<string, string | undefined>;
-    const id = q.session ?? (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>).session : undefined);
-    if (typeof id !== 'string' || id === '') throw new TidingsError('TIDINGS_SESSION_MISSING');
+    const id = queryOne(req.query as Query, 'session') ?? (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>).session : undefined);
+    if (id === undefined || id === null || id === '') throw new TidingsError('TIDINGS_SESSION_MISSING');
+    if (typeof id !== 'string') throw new TidingsError('TIDINGS_VALIDATION', "'session' must be a string");
     const session = await d.sessions.get(id);
     if (!session) throw new TidingsError('TIDINGS_SESSION_UNKNOWN');
     // Knowing a session id is not enough to end it: the secret cookie proves it is the browser's own.
@@ -83,4 +86,8 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     void reply.header('Set-Cookie', `${SECRET_COOKIE}=; Path=/; HttpOnly; Max-Age=0`);
     return { ok: true };
   });
+}
+
+function rateLimited(seconds: number): TidingsError {
+  return new TidingsError('TIDINGS_LOGIN_RATE_LIMITED', `Too many failed logins; retry in ${seconds} s`, undefined, { 'Retry-After': String(seconds) });
 }
