@@ -5,6 +5,8 @@ import { createRedisClient, lastError, whenReady } from '../adapters/redis/redis
 import { RedisConfigStore } from '../adapters/redis/redis-config-store.js';
 import { RedisConnectionRegistry } from '../adapters/redis/redis-connection-registry.js';
 import { RedisDedupeStore } from '../adapters/redis/redis-dedupe-store.js';
+import { RedisAppendingLookup } from '../adapters/redis/redis-appending-lookup.js';
+import { RedisEventLog } from '../adapters/redis/redis-event-log.js';
 import { RedisSessionStore } from '../adapters/redis/redis-session-store.js';
 import type { Settings } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -28,11 +30,13 @@ export function createBackends(s: Settings, nodeId: string, log: Logger, configD
     dedupe: new RedisDedupeStore(client, { prefix }),
     configStore: new RedisConfigStore(client, { prefix, log: rlog }),
     bus,
+    eventLog: new RedisEventLog(client, { prefix }),
   };
-  const order = [parts.sessions, parts.dedupe, parts.configStore, parts.registry, parts.bus];
+  const order = [parts.sessions, parts.dedupe, parts.configStore, parts.eventLog, parts.registry, parts.bus];
   return {
     kind: 'redis',
     ...parts,
+    appendingLookup: new RedisAppendingLookup(client, { prefix, live: (nodes) => registry.liveOf(nodes) }),
     selfCheck: (timeoutMs) => bus.selfCheck(timeoutMs),
     start: async () => {
       await whenReady(client, START_TIMEOUT_MS).catch(() => {

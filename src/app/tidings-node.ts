@@ -24,6 +24,9 @@ import { registerNotifyRoutes } from '../http/routes/notify-routes.js';
 import { registerPushRoutes } from '../http/routes/push-routes.js';
 import { registerSessionRoutes } from '../http/routes/session-routes.js';
 import { registerWebRoutes } from '../http/routes/web-routes.js';
+import { registerPollRoutes } from '../http/routes/poll-routes.js';
+import { registerSseRoutes } from '../http/routes/sse-routes.js';
+import { Feeds } from '../history/feeds.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import type { BusMessage } from '../ports/cluster-bus.js';
@@ -89,11 +92,13 @@ export class TidingsNode {
       send: (nodeId, batch) => this.backends.bus.sendToNode(nodeId, { type: 'deliver', from: this.nodeId, batch }),
       log: this.log.child({ component: 'remote-buffer' }),
     });
+    const historyLimits = () => ({ size: settings()['tidings.history.size'], ttlMs: settings()['tidings.history.ttlSeconds'] * 1000 });
+    const feeds = new Feeds({ log: this.backends.eventLog, limits: historyLimits, logger: this.log.child({ component: 'history' }) });
     this.publisher = new Publisher({
       nodeId: this.nodeId,
       hub: this.hub,
-      registry: this.backends.registry,
-      dedupe: this.backends.dedupe,
+      lookup: this.backends.appendingLookup,
+      historyLimits,
       fallbackDedupe: new MemoryDedupeStore(),
       remote: this.remoteBuffer,
       dedupeTtlMs: () => settings()['tidings.dedupe.windowSeconds'] * 1000,
@@ -104,9 +109,9 @@ export class TidingsNode {
     const sockLog = this.log.child({ component: 'sockets' });
     this.#socketIo = new SocketIoEndpoint({
       gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics,
-      pingIntervalMs: s['tidings.socketio.pingIntervalMs'], pingTimeoutMs: s['tidings.socketio.pingTimeoutMs'], maxBodyBytes: s['tidings.http.maxBodyBytes'],
+      pingIntervalMs: s['tidings.socketio.pingIntervalMs'], pingTimeoutMs: s['tidings.socketio.pingTimeoutMs'], maxBodyBytes: s['tidings.http.maxBodyBytes'], feeds,
     });
-    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'] });
+    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], feeds });
 
     const { app, server } = buildHttp({
       log: this.log,
@@ -119,6 +124,9 @@ export class TidingsNode {
     registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
     registerWebRoutes(app);
+    const held = { gate, hub: this.hub, registry: this.backends.registry, feeds, metrics: this.metrics, log: this.log.child({ component: 'history' }), config: this.config };
+    registerPollRoutes(app, held);
+    registerSseRoutes(app, held);
     registerNotifyRoutes(app, { config: this.config, publisher: this.publisher, metrics: this.metrics, log: this.log.child({ component: 'notify' }), answerDelayMs: () => Number(env.TIDINGS_TEST_NOTIFY_DELAY_MS ?? 0) });
     registerAdminRoutes(app, {
       config: this.config,

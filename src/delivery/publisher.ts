@@ -1,7 +1,9 @@
 import type { PushEvent, Publication, UserKey } from '../domain/types.js';
 import { userKey } from '../domain/types.js';
-import type { ConnectionRegistry } from '../ports/connection-registry.js';
 import type { DedupeStore } from '../ports/dedupe-store.js';
+import type { HistoryLimits } from '../ports/event-log.js';
+import type { AppendingLookup } from '../history/appending-lookup.js';
+import { formatOffset, UnloggedOffsets } from '../history/offset.js';
 import type { RemoteBatchItem } from '../ports/cluster-bus.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -25,14 +27,15 @@ export interface PublishResult {
 }
 
 /**
- * The path of one event: validate → dedupe → local sockets at once → remote-delivery buffer for
- * every other node that holds a connection of the user (and only those).
+ * The path of one event: validate → dedupe + history append + node lookup → local connections →
+ * remote-delivery buffer for every other node that holds a connection of the user (and only those).
  */
 export class Publisher {
   readonly #nodeId: string;
   readonly #hub: LocalHub;
-  readonly #registry: ConnectionRegistry;
-  readonly #dedupe: DedupeStore;
+  readonly #lookup: AppendingLookup;
+  readonly #historyLimits: () => HistoryLimits;
+  readonly #unlogged = new UnloggedOffsets();
   readonly #remote: RemoteOffer;
   readonly #dedupeTtlMs: () => number;
   readonly #metrics: Metrics;
@@ -42,11 +45,11 @@ export class Publisher {
   /** This node's own memory, for idempotency keys while the shared dedupe store is unreachable. */
   readonly #fallbackDedupe: DedupeStore;
 
-  constructor(deps: { nodeId: string; hub: LocalHub; registry: ConnectionRegistry; dedupe: DedupeStore; fallbackDedupe: DedupeStore; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
+  constructor(deps: { nodeId: string; hub: LocalHub; lookup: AppendingLookup; historyLimits: () => HistoryLimits; fallbackDedupe: DedupeStore; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
     this.#nodeId = deps.nodeId;
     this.#hub = deps.hub;
-    this.#registry = deps.registry;
-    this.#dedupe = deps.dedupe;
+    this.#lookup = deps.lookup;
+    this.#historyLimits = deps.historyLimits;
     this.#fallbackDedupe = deps.fallbackDedupe;
     this.#remote = deps.remote;
     this.#dedupeTtlMs = deps.dedupeTtlMs;
@@ -58,44 +61,37 @@ export class Publisher {
   async publish(p: Publication, source = 'api'): Promise<PublishResult> {
     validatePathFilter(p.pathFilter);
     const user = userKey(p.user);
-    const id = this.#ids.next();
     const body = JSON.stringify({ name: p.name, args: p.args, namespace: p.namespace });
-    const event: PushEvent = { id, name: p.name, args: p.args, namespace: p.namespace };
-    const json = withId(id, body);
-    let local = 0;
-    const deliverLocal = () => {
-      local = this.#hub.deliver(user, event, json, p.pathFilter, p.sourceToken);
-      if (local > 0) this.#metrics.deliveredLocal.inc({ origin: 'local' }, local);
-    };
-    // Nothing to deduplicate: local sockets get it at once, whatever the shared backend is doing.
-    if (p.key === null) deliverLocal();
     let nodes: string[];
+    let id: string;
     try {
-      const r = await this.#lookup(user, p.key);
-      if (!r.fresh) return this.#duplicate(id);
+      // ── history: the one place where an event gets its offset ──────────────────────────────
+      // The idempotency check, the append to the user's event log and the nodes holding the user
+      // are one call (one round trip on Redis). The offset is the event's id on every transport,
+      // so even local sockets get the event only once it is known.
+      const r = await this.#lookup.lookup(user, p.key, this.#dedupeTtlMs(), { body, pathFilter: p.pathFilter, sourceToken: p.sourceToken }, this.#historyLimits());
+      if (!r.fresh || r.offset === null) return this.#duplicate(this.#ids.next());
+      id = formatOffset(r.offset);
       nodes = r.nodes;
       this.#rememberNodes(user, nodes);
     } catch (e) {
-      // The backend is unreachable: this node's memory deduplicates, and the remote batches go to
-      // the nodes last known to hold the user; the buffer keeps them until the backend is back.
-      if (p.key !== null && !(await this.#fallbackDedupe.firstSeen(`${user}:${p.key}`, this.#dedupeTtlMs()))) return this.#duplicate(id);
+      // The backend is unreachable: this node's memory deduplicates, the event goes out with an
+      // offset the log does not know (resuming from it is "not recovered"), and the remote batches
+      // go to the nodes last known to hold the user; the buffer keeps them until the backend is back.
+      if (p.key !== null && !(await this.#fallbackDedupe.firstSeen(`${user}:${p.key}`, this.#dedupeTtlMs()))) return this.#duplicate(this.#ids.next());
+      id = this.#unlogged.next();
       nodes = this.#lastNodes.get(user) ?? [];
       this.#log.warn({ user, err: String(e) }, 'registry unreachable: delivered locally, remote delivery to the last known nodes');
     }
     this.#metrics.published.inc({ source });
-    if (p.key !== null) deliverLocal();
+    const event: PushEvent = { id, name: p.name, args: p.args, namespace: p.namespace };
+    const local = this.#hub.deliver(user, event, withId(id, body), p.pathFilter, p.sourceToken);
+    if (local > 0) this.#metrics.deliveredLocal.inc({ origin: 'local' }, local);
     const remoteNodes = nodes.filter((n) => n !== this.#nodeId);
     if (remoteNodes.length > 0) {
       this.#remote.offer({ user, pathFilter: p.pathFilter, targets: remoteNodes, item: { id, body, sourceToken: p.sourceToken } });
     }
     return { id, duplicate: false, local, remoteNodes };
-  }
-
-  /** The idempotency check and the nodes holding the user: one round trip where the registry can. */
-  async #lookup(user: UserKey, key: string | null): Promise<{ fresh: boolean; nodes: string[] }> {
-    if (this.#registry.nodesForWithDedupe) return this.#registry.nodesForWithDedupe(user, key, this.#dedupeTtlMs());
-    if (key !== null && !(await this.#dedupe.firstSeen(`${user}:${key}`, this.#dedupeTtlMs()))) return { fresh: false, nodes: [] };
-    return { fresh: true, nodes: await this.#registry.nodesFor(user) };
   }
 
   #rememberNodes(user: UserKey, nodes: string[]): void {

@@ -9,6 +9,8 @@ import type { Metrics } from '../metrics.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
 import type { HandshakeGate } from './handshake-gate.js';
 import { queryOf, socketPath } from './socket-path.js';
+import type { Feeds } from '../history/feeds.js';
+import { jsonFrameSink, sinceFromQuery } from '../history/resume-wire.js';
 
 /** Plain RFC 6455 WebSockets at `/websockets/<path>`: one JSON text frame per event. */
 export class PlainWsEndpoint {
@@ -18,8 +20,10 @@ export class PlainWsEndpoint {
   readonly #registry: ConnectionRegistry;
   readonly #log: Logger;
   readonly #metrics: Metrics;
+  readonly #feeds: Feeds;
 
-  constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; maxPayload: number }) {
+  constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; maxPayload: number; feeds: Feeds }) {
+    this.#feeds = deps.feeds;
     this.#gate = deps.gate;
     this.#hub = deps.hub;
     this.#registry = deps.registry;
@@ -31,8 +35,11 @@ export class PlainWsEndpoint {
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     let a;
+    let since;
     try {
-      a = await this.#gate.admit({ req, query: queryOf(req.url), path: socketPath(req.url), transport: 'plain-websocket', isWebSocketUpgrade: true });
+      const query = queryOf(req.url);
+      since = sinceFromQuery(query); // resume: checked before the gate admits anything
+      a = await this.#gate.admit({ req, query, path: socketPath(req.url), transport: 'plain-websocket', isWebSocketUpgrade: true });
     } catch (e) {
       const err = asTidingsError(e);
       this.#metrics.refused.inc({ code: err.code });
@@ -41,6 +48,8 @@ export class PlainWsEndpoint {
     const admission = a;
     if (socket.destroyed) return void this.#registry.remove(admission.user.key, admission.connectionId);
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      // Resume: every event goes through the connection's feed, which replays from `since` first.
+      const feed = this.#feeds.open({ user: admission.user.key, path: admission.path, connectionId: admission.connectionId });
       const conn: LocalConnection = {
         id: admission.connectionId,
         user: admission.user.key,
@@ -48,7 +57,7 @@ export class PlainWsEndpoint {
         sessionExpiresAt: admission.session.expiresAt,
         path: admission.path,
         transport: 'plain-websocket',
-        send: (_event, json) => ws.send(json),
+        send: (event, json) => feed.push(event, json),
         close: (why: CloseReason) => {
           // Same shape as every other frame, so a client needs one parser; the close code says it too.
           if (why === CLOSE.sessionEnded && ws.readyState === ws.OPEN) ws.send('{"name":"session:invalid","args":[],"namespace":"/"}');
@@ -56,9 +65,11 @@ export class PlainWsEndpoint {
         },
       };
       this.#hub.add(conn);
+      void feed.start(since, jsonFrameSink((json) => ws.send(json)));
       this.#metrics.connections.inc({ transport: 'plain-websocket' });
       ws.on('error', (err) => this.#log.debug({ err: String(err) }, 'plain websocket error'));
       ws.once('close', () => {
+        feed.close();
         this.#hub.remove(conn);
         this.#metrics.connections.dec({ transport: 'plain-websocket' });
         this.#registry.remove(admission.user.key, admission.connectionId).catch((e) => this.#log.warn({ err: String(e) }, 'could not remove a connection from the registry'));

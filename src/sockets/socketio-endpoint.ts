@@ -11,6 +11,8 @@ import type { Metrics } from '../metrics.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
 import type { Admission, HandshakeGate } from './handshake-gate.js';
 import { queryOf, socketPath } from './socket-path.js';
+import type { Feeds } from '../history/feeds.js';
+import { checkAuthOffset, offsetFromAuth, socketIoSink } from '../history/resume-wire.js';
 
 type GatedRequest = IncomingMessage & { tidings?: Admission };
 
@@ -26,8 +28,10 @@ export class SocketIoEndpoint {
   readonly #registry: ConnectionRegistry;
   readonly #log: Logger;
   readonly #metrics: Metrics;
+  readonly #feeds: Feeds;
 
-  constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; pingIntervalMs: number; pingTimeoutMs: number; maxBodyBytes: number }) {
+  constructor(deps: { gate: HandshakeGate; hub: LocalHub; registry: ConnectionRegistry; log: Logger; metrics: Metrics; pingIntervalMs: number; pingTimeoutMs: number; maxBodyBytes: number; feeds: Feeds }) {
+    this.#feeds = deps.feeds;
     this.#gate = deps.gate;
     this.#hub = deps.hub;
     this.#registry = deps.registry;
@@ -51,6 +55,7 @@ export class SocketIoEndpoint {
       const a = err.req?.tidings;
       if (a) void this.#release(a);
     });
+    this.io.use(checkAuthOffset); // resume: a garbage `auth.offset` is a connect_error
     this.io.on('connection', (socket) => this.#onSocket(socket));
   }
 
@@ -96,6 +101,8 @@ export class SocketIoEndpoint {
       return;
     }
     const transport = () => (socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling');
+    // Resume: every event goes through the connection's feed, which replays from `auth.offset` first.
+    const feed = this.#feeds.open({ user: a.user.key, path: a.path, connectionId: a.connectionId });
     const conn: LocalConnection = {
       id: a.connectionId,
       user: a.user.key,
@@ -103,7 +110,7 @@ export class SocketIoEndpoint {
       sessionExpiresAt: a.session.expiresAt,
       path: a.path,
       transport: a.transport,
-      send: (event: PushEvent) => void socket.emit(event.name, ...event.args),
+      send: (event: PushEvent, json: string) => feed.push(event, json),
       close: (why: CloseReason) => {
         if (why === CLOSE.sessionEnded) socket.emit('session:invalid');
         // A polling client on a stopping node will never poll again to fetch a close packet:
@@ -113,6 +120,7 @@ export class SocketIoEndpoint {
       },
     };
     this.#hub.add(conn);
+    void feed.start(offsetFromAuth(socket.handshake.auth), socketIoSink(socket));
     const gauge = transport();
     this.#metrics.connections.inc({ transport: gauge });
     socket.conn.once('upgrade', () => {
@@ -120,6 +128,7 @@ export class SocketIoEndpoint {
       this.#metrics.connections.inc({ transport: 'websocket' });
     });
     socket.once('disconnect', () => {
+      feed.close();
       this.#hub.remove(conn);
       this.#metrics.connections.dec({ transport: transport() });
     });

@@ -9,6 +9,7 @@ import type { BusMessage } from '../../src/ports/cluster-bus.js';
 import { redisCommand, startRedisCluster, startSentinelSet, type RedisClusterServers, type SentinelSet } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
 import { portContract, redisSubjects } from './ports.contract.js';
+import { eventLogContract, redisEventLogSubjects } from './event-log.contract.js';
 
 // Redis Cluster (3 primaries): every multi-key script must stay in one slot, broadcasts go
 // through sharded pub/sub. Sentinel: the client finds the primary through the sentinels.
@@ -27,6 +28,16 @@ portContract('redis cluster', async () => {
 portContract('redis sentinel', async () => {
   sentinel = await startSentinelSet();
   return redisSubjects(sentinel.url, 'sen');
+});
+
+eventLogContract('redis cluster', async () => {
+  cluster ??= await startRedisCluster();
+  return redisEventLogSubjects(cluster.url, 'cl');
+});
+
+eventLogContract('redis sentinel', async () => {
+  sentinel ??= await startSentinelSet();
+  return redisEventLogSubjects(sentinel.url, 'sen');
 });
 
 describe('sentinel failover', () => {

@@ -319,6 +319,11 @@ export class RedisConnectionRegistry implements ConnectionRegistry {
     return { fresh: true, nodes: this.#usable(r.slice(1) as string[]) };
   }
 
+  /** `nodes` without those known dead: for lookups made outside this class (the publish script with the history append). */
+  liveOf(nodes: string[]): string[] {
+    return this.#usable(nodes);
+  }
+
   async countFor(user: UserKey): Promise<number> {
     const counts = await this.#client.hgetall(this.#keys.userNodes(user));
     let n = 0;
