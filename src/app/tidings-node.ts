@@ -99,6 +99,7 @@ export class TidingsNode {
       hub: this.hub,
       lookup: this.backends.appendingLookup,
       historyLimits,
+      backendUp: () => this.backends.registry.registered(),
       fallbackDedupe: new MemoryDedupeStore(),
       remote: this.remoteBuffer,
       dedupeTtlMs: () => settings()['tidings.dedupe.windowSeconds'] * 1000,

@@ -36,6 +36,7 @@ export class Publisher {
   readonly #lookup: AppendingLookup;
   readonly #historyLimits: () => HistoryLimits;
   readonly #unlogged = new UnloggedOffsets();
+  readonly #backendUp: () => boolean;
   readonly #remote: RemoteOffer;
   readonly #dedupeTtlMs: () => number;
   readonly #metrics: Metrics;
@@ -45,11 +46,12 @@ export class Publisher {
   /** This node's own memory, for idempotency keys while the shared dedupe store is unreachable. */
   readonly #fallbackDedupe: DedupeStore;
 
-  constructor(deps: { nodeId: string; hub: LocalHub; lookup: AppendingLookup; historyLimits: () => HistoryLimits; fallbackDedupe: DedupeStore; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
+  constructor(deps: { nodeId: string; hub: LocalHub; lookup: AppendingLookup; historyLimits: () => HistoryLimits; backendUp: () => boolean; fallbackDedupe: DedupeStore; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
     this.#nodeId = deps.nodeId;
     this.#hub = deps.hub;
     this.#lookup = deps.lookup;
     this.#historyLimits = deps.historyLimits;
+    this.#backendUp = deps.backendUp;
     this.#fallbackDedupe = deps.fallbackDedupe;
     this.#remote = deps.remote;
     this.#dedupeTtlMs = deps.dedupeTtlMs;
@@ -65,6 +67,8 @@ export class Publisher {
     let nodes: string[];
     let id: string;
     try {
+      // Known down: do not wait for a lookup to time out; local connections get the event at once.
+      if (!this.#backendUp()) throw new Error('the cluster backend is disconnected');
       // ── history: the one place where an event gets its offset ──────────────────────────────
       // The idempotency check, the append to the user's event log and the nodes holding the user
       // are one call (one round trip on Redis). The offset is the event's id on every transport,
