@@ -236,6 +236,35 @@ describe('resume and history on one node', () => {
     });
   });
 
+  it('a held poll or SSE stream takes a connection slot while open and frees it when it ends', async () => {
+    const b = await login(n.url, 'bob@example.com', 'bob-pw');
+    const streams = [];
+    for (let i = 0; i < 8; i++) streams.push(await openSse(n.url, b));
+    open.push(...streams);
+    const refused = await poll(n.url, b);
+    assert.equal(refused.status, 429);
+    assert.equal(refused.body.error.code, 'TIDINGS_TOO_MANY_CONNECTIONS');
+    streams[0].close();
+    await waitFor('the slot to be free again', async () => (await poll(n.url, b, { since: 'eother-1' })).status === 200);
+    for (const x of streams) x.close();
+  });
+
+  it('a logout answers a held poll and ends an SSE stream with session:invalid', async () => {
+    const l2 = await login(n.url, 'alice@example.com', 'alice-pw');
+    const held = poll(n.url, l2);
+    const sse = await openSse(n.url, l2);
+    open.push(sse);
+    await waitFor('both to be open', () => [...n.node.hub.all()].filter((c) => c.sessionId === l2.session).length === 2);
+    const out = await fetch(`${n.url}/api/logout?session=${l2.session}`, { method: 'POST', headers: { cookie: l2.cookie } });
+    assert.equal(out.status, 200);
+    const a = await held;
+    assert.equal(a.status, 200);
+    assert.deepEqual(a.events, [{ name: 'session:invalid', args: [], namespace: '/' }]);
+    await sse.ended;
+    assert.deepEqual(sse.messages.map((m) => m.data.name), ['session:invalid']);
+    assert.equal((await poll(n.url, l2)).status, 401);
+  });
+
   it('a resume while events are being published has no gap and no duplicate', async () => {
     const first = await publish(n.url, 'start');
     let stop = false;
@@ -263,3 +292,20 @@ describe('resume and history on one node', () => {
 function connectPlainWsSince(url: string, l: Login, since: string) {
   return connectPlainWs(url, l, { path: '/r', since });
 }
+
+describe('a node shutting down', () => {
+  it('answers a held poll (304 with its ETag) and ends SSE streams, so the client goes on elsewhere', async () => {
+    const m = await startNode({ properties: { 'tidings.longpoll.holdSeconds': 30 } });
+    const l = await login(m.url, 'alice@example.com', 'alice-pw');
+    const held = poll(m.url, l);
+    const sse = await openSse(m.url, l);
+    await waitFor('both to be open', () => [...m.node.hub.all()].length === 2);
+    const t0 = Date.now();
+    await m.stop();
+    const a = await held;
+    assert.equal(a.status, 304);
+    assert.match(a.etag ?? '', OFFSET);
+    await sse.ended;
+    assert.ok(Date.now() - t0 < 10_000);
+  });
+});
