@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectPlainWs, login, push, type Login } from '../helpers/node.js';
 import { openSse, poll } from '../helpers/history-clients.js';
-import { startRedis, type RedisServer } from '../helpers/redis-servers.js';
+import { redisCommand, startRedis, type RedisServer } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
 import { isReady, startCluster, type Cluster } from './fixture.js';
 
@@ -65,6 +65,17 @@ describe('history and resume across nodes on one Redis', () => {
     assert.deepEqual(got.map((e) => e.id), sent);
     assert.deepEqual(got.map((e) => e.args[0]), Array.from({ length: 60 }, (_, i) => i));
     assert.deepEqual(got.map((e) => seqOf(e.id)), Array.from({ length: 60 }, (_, i) => seqOf(head.etag!) + 1 + i));
+  });
+
+  it('a held poll is registered like a connection, so a publish on another node reaches it live; its entry goes when it ends', async () => {
+    const entries = async () => Object.values(toObject((await redisCommand(redis!.port, 'HGETALL', 'tidings:{u:3@1}:c')) as string[])).map((e) => JSON.parse(e));
+    const head = (await poll(urls[0], l, { since: 'eother-1' })).etag!;
+    const held = poll(urls[1], l, { since: head });
+    await waitFor('the poll in the registry', async () => (await entries()).some((e) => e.transport === 'longpoll' && e.nodeId === cluster!.ids[1]));
+    const p = await publish(0, 'live');
+    const a = await held;
+    assert.deepEqual(a.events.map((e) => e.id), [p.json.id]);
+    await waitFor('the entry to be gone', async () => (await entries()).length === 0);
   });
 
   it('SSE resumed on another node with Last-Event-ID gets exactly what it missed, then live', async () => {
@@ -159,3 +170,9 @@ describe('history and resume across nodes on one Redis', () => {
     await waitFor('live over SSE and WebSocket', () => sse.messages.at(-1)?.id === live.json.id && ws.frames.at(-1)?.id === live.json.id);
   });
 });
+
+function toObject(flat: string[]): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) o[flat[i]] = flat[i + 1];
+  return o;
+}
