@@ -10,9 +10,18 @@ import type { RedisKeys } from './keys.js';
  * Per user, both in the user's hash-tag slot:
  *   {u}:hm  hash    e = epoch, s = last seq, t = ms of the last append (never goes back)
  *   {u}:h   stream  one entry per event, id `<t>-<seq>`, fields b (body), p (path filter), s (source token)
- * Stream ids carry the time (MINID trims by age) and the seq (the offset); t is kept monotonic so
- * explicit ids always increase even when node clocks differ.
+ * Stream ids carry the time (a read checks ages by it) and the seq (the offset); t is kept monotonic
+ * so explicit ids always increase even when node clocks differ. The stream is trimmed by count at
+ * each append (`MAXLEN ~`, so Redis may keep up to one stream node more than `size`; a read never
+ * replays more than `size`) and expires whole `ttl` (+ slack) after the last append.
  */
+
+/**
+ * Expiries are pushed out only when less than the bound is left, then to bound + this slack: a
+ * PEXPIRE per append would be the dearest command of the script. Reads check ages themselves, so
+ * the slack never shows as an entry older than the age bound.
+ */
+const EXPIRY_SLACK_MS = 60_000;
 
 /** How many KEYS and ARGV the append fragment takes. */
 export const APPEND_KEY_COUNT = 2;
@@ -45,11 +54,10 @@ end
 local h_now = tonumber(${A(2)})
 if h_now < h_t then h_now = h_t end
 redis.call('HSET', ${K(2)}, 'e', h_epoch, 's', string.format('%d', h_seq), 't', string.format('%d', h_now))
-redis.call('PEXPIRE', ${K(2)}, ${A(5)})
+if redis.call('PTTL', ${K(2)}) < tonumber(${A(5)}) then redis.call('PEXPIRE', ${K(2)}, tonumber(${A(5)}) + ${EXPIRY_SLACK_MS}) end
 if tonumber(${A(3)}) > 0 then
-  redis.call('XADD', ${K(1)}, 'MAXLEN', ${A(3)}, string.format('%d-%d', h_now, h_seq), 'b', ${A(6)}, 'p', ${A(7)}, 's', ${A(8)})
-  redis.call('XTRIM', ${K(1)}, 'MINID', string.format('%d', h_now - tonumber(${A(4)})))
-  redis.call('PEXPIRE', ${K(1)}, ${A(4)})
+  redis.call('XADD', ${K(1)}, 'MAXLEN', '~', ${A(3)}, string.format('%d-%d', h_now, h_seq), 'b', ${A(6)}, 'p', ${A(7)}, 's', ${A(8)})
+  if redis.call('PTTL', ${K(1)}) < tonumber(${A(4)}) then redis.call('PEXPIRE', ${K(1)}, tonumber(${A(4)}) + ${EXPIRY_SLACK_MS}) end
 else
   redis.call('DEL', ${K(1)})
 end
@@ -72,7 +80,8 @@ return {h_epoch, h_seq}
 /**
  * Read after an offset. KEYS[1] = {u}:h, KEYS[2] = {u}:hm
  * ARGV[1] = epoch to start when the log has none, ARGV[2] = now (ms), ARGV[3] = age bound (ms),
- * ARGV[4] = record ttl (ms), ARGV[5] = since epoch ('' = just the head), ARGV[6] = since seq
+ * ARGV[4] = record ttl (ms), ARGV[5] = since epoch ('' = just the head), ARGV[6] = since seq,
+ * ARGV[7] = size (more missed events than that are "trimmed", whatever the stream still holds)
  * Returns {1, epoch, last, entry…} (entries oldest first, as XRANGE gives them) or
  * {0, reason, epoch, last}. With no log, an empty one is started at seq 0.
  */
@@ -95,6 +104,7 @@ local since = tonumber(ARGV[6])
 if since > last then return {0, 'ahead', epoch, last} end
 local n = last - since
 if n == 0 then return {1, epoch, last} end
+if n > tonumber(ARGV[7]) then return {0, 'trimmed', epoch, last} end
 local got = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', n)
 if #got < n then return {0, 'trimmed', epoch, last} end
 local ms, seq = string.match(got[n][1], '^(%d+)-(%d+)$')

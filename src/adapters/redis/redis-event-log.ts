@@ -31,7 +31,7 @@ export class RedisEventLog implements EventLog {
 
   async read(user: UserKey, since: Offset | null, limits: HistoryLimits): Promise<LogRead> {
     const now = Date.now();
-    const args = [newEpoch(now), now, Math.max(1, limits.ttlMs), Math.max(limits.ttlMs, LOG_RECORD_TTL_MS), since?.epoch ?? '', since?.seq ?? 0];
+    const args = [newEpoch(now), now, Math.max(1, limits.ttlMs), Math.max(limits.ttlMs, LOG_RECORD_TTL_MS), since?.epoch ?? '', since?.seq ?? 0, limits.size];
     const r = (await READ.run(this.#client, appendKeys(this.#keys, user), args)) as unknown[];
     if (Number(r[0]) !== 1) return { recovered: false, reason: String(r[1]) as NotRecoveredReason, epoch: String(r[2]), last: Number(r[3]) };
     return { recovered: true, epoch: String(r[1]), last: Number(r[2]), entries: (r.slice(3) as [string, string[]][]).map(toEntry) };
