@@ -26,14 +26,16 @@ export function registerPollRoutes(app: FastifyInstance, d: HeldDeps & { config:
     let etag: string | null = null;
     let answered = false;
     let soon: NodeJS.Immediate | undefined;
-    const answer = async (): Promise<void> => {
+    const answer = async (releaseFirst = true): Promise<void> => {
       if (answered) return;
       answered = true;
       clearTimeout(timer);
       if (soon) clearImmediate(soon);
       const position = held.feed.position();
-      // The slot is free before the client can poll again with the same connection id.
-      await held.release();
+      // The slot is free before the client can poll again with the same connection id; a node
+      // shutting down answers first, before its server closes the connection.
+      if (releaseFirst) await held.release();
+      else void held.release();
       if (res.destroyed) return;
       const tag = etag ?? position;
       const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
@@ -59,7 +61,7 @@ export function registerPollRoutes(app: FastifyInstance, d: HeldDeps & { config:
     });
     held.onClose((why) => {
       if (why === CLOSE.sessionEnded) events.push(SESSION_INVALID);
-      void answer();
+      void answer(why !== CLOSE.goingAway);
     });
     held.feed.attach({
       event: (event, json) => {
