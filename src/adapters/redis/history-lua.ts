@@ -8,7 +8,8 @@ import type { RedisKeys } from './keys.js';
  * script (idempotency, append, node lookup: one round trip per published event) and on its own.
  *
  * Per user, both in the user's hash-tag slot:
- *   {u}:hm  hash    e = epoch, s = last seq, t = ms of the last append (never goes back)
+ *   {u}:hm  hash    e = epoch, s = last seq, t = ms of the last append (never goes back),
+ *                   x = ms when the expiries were last pushed out
  *   {u}:h   stream  one entry per event, id `<t>-<seq>`, fields b (body), p (path filter), s (source token)
  * Stream ids carry the time (a read checks ages by it) and the seq (the offset); t is kept monotonic
  * so explicit ids always increase even when node clocks differ. The stream is trimmed by count at
@@ -17,9 +18,10 @@ import type { RedisKeys } from './keys.js';
  */
 
 /**
- * Expiries are pushed out only when less than the bound is left, then to bound + this slack: a
- * PEXPIRE per append would be the dearest command of the script. Reads check ages themselves, so
- * the slack never shows as an entry older than the age bound.
+ * Expiries are pushed out at most once per this slack (x in the record says when it was last
+ * done), to bound + slack, so they never lapse sooner than the bound after an append: a PEXPIRE per
+ * append was the dearest part of the script. Reads check ages themselves, so the slack never shows
+ * as an entry older than the age bound.
  */
 const EXPIRY_SLACK_MS = 60_000;
 
@@ -39,25 +41,36 @@ export function appendLua(k: number, a: number): string {
   const K = (i: number) => `KEYS[${k + i}]`;
   const A = (i: number) => `ARGV[${a + i}]`;
   return `
-local h_meta = redis.call('HMGET', ${K(2)}, 'e', 's', 't')
+local h_meta = redis.call('HMGET', ${K(2)}, 'e', 's', 't', 'x')
 local h_epoch = h_meta[1]
-local h_seq, h_t
+local h_seq, h_t, h_x
 if h_epoch then
   h_seq = tonumber(h_meta[2]) + 1
   h_t = tonumber(h_meta[3])
+  h_x = tonumber(h_meta[4]) or 0
 else
   h_epoch = ${A(1)}
   h_seq = 1
   h_t = 0
+  h_x = 0
   redis.call('DEL', ${K(1)})
 end
 local h_now = tonumber(${A(2)})
 if h_now < h_t then h_now = h_t end
-redis.call('HSET', ${K(2)}, 'e', h_epoch, 's', string.format('%d', h_seq), 't', string.format('%d', h_now))
-if redis.call('PTTL', ${K(2)}) < tonumber(${A(5)}) then redis.call('PEXPIRE', ${K(2)}, tonumber(${A(5)}) + ${EXPIRY_SLACK_MS}) end
+local h_renew = h_now - h_x >= ${EXPIRY_SLACK_MS}
+if h_renew then
+  redis.call('HSET', ${K(2)}, 'e', h_epoch, 's', string.format('%d', h_seq), 't', string.format('%d', h_now), 'x', string.format('%d', h_now))
+  redis.call('PEXPIRE', ${K(2)}, tonumber(${A(5)}) + ${EXPIRY_SLACK_MS})
+else
+  redis.call('HSET', ${K(2)}, 'e', h_epoch, 's', string.format('%d', h_seq), 't', string.format('%d', h_now))
+end
 if tonumber(${A(3)}) > 0 then
-  redis.call('XADD', ${K(1)}, 'MAXLEN', '~', ${A(3)}, string.format('%d-%d', h_now, h_seq), 'b', ${A(6)}, 'p', ${A(7)}, 's', ${A(8)})
-  if redis.call('PTTL', ${K(1)}) < tonumber(${A(4)}) then redis.call('PEXPIRE', ${K(1)}, tonumber(${A(4)}) + ${EXPIRY_SLACK_MS}) end
+  local h_id = string.format('%d-%d', h_now, h_seq)
+  if not redis.call('XADD', ${K(1)}, 'NOMKSTREAM', 'MAXLEN', '~', ${A(3)}, h_id, 'b', ${A(6)}, 'p', ${A(7)}, 's', ${A(8)}) then
+    redis.call('XADD', ${K(1)}, 'MAXLEN', '~', ${A(3)}, h_id, 'b', ${A(6)}, 'p', ${A(7)}, 's', ${A(8)})
+    h_renew = true
+  end
+  if h_renew then redis.call('PEXPIRE', ${K(1)}, tonumber(${A(4)}) + ${EXPIRY_SLACK_MS}) end
 else
   redis.call('DEL', ${K(1)})
 end
