@@ -2,7 +2,8 @@
  * What the history costs on the publish path and per delivery, measured in isolation:
  * - Redis: CPU of redis-server (and of this process) per published event for the publish lookup
  *   without the history (SET NX + HKEYS, RedisConnectionRegistry.nodesForWithDedupe) and with it
- *   (RedisAppendingLookup: + HMGET/HSET/PEXPIRE/XADD/XTRIM/PEXPIRE), both one script per event,
+ *   (RedisAppendingLookup: + HMGET, HSET, XADD, and the expiries once a minute per user), both one
+ *   script per event,
  *   64 in flight, over 1,000 users, alternating rounds.
  * - Delivery: CPU per event written through LocalHub to 1,000 connections, each plain or wrapped in
  *   its ResumeFeed (offset parse, order check).
