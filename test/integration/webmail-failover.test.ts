@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -108,6 +108,7 @@ describe('webmail page: the node holding its socket is killed', { skip }, () => 
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   let dovecot: Dovecot | undefined;
   let browser: Browser | undefined;
+  let page: Page;
   const pageErrors: string[] = [];
 
   before(async () => {
@@ -131,7 +132,7 @@ describe('webmail page: the node holding its socket is killed', { skip }, () => 
   });
 
   it('reconnects to another node and shows the mail delivered during the gap exactly once', async () => {
-    const page = await browser!.newPage();
+    page = await browser!.newPage();
     page.setDefaultTimeout(WAIT_MS);
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(nginx!.url);
@@ -161,6 +162,34 @@ describe('webmail page: the node holding its socket is killed', { skip }, () => 
       { id: '2', subject: 'during the gap' },
       { id: '1', subject: 'before' },
     ]);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('reloads when the node it reconnects to cannot replay what it missed ("not recovered")', async () => {
+    // Keep one event per user: two mails during the next gap are more than the history holds.
+    const alive = cluster!.nodes.map((n, i) => (n.child.exitCode === null && n.child.signalCode === null ? i : -1)).filter((i) => i >= 0);
+    for (const i of alive) {
+      const file = join(cluster!.dirs[i].dir, 'tidings.properties');
+      writeFileSync(file, readFileSync(file, 'utf8') + 'tidings.history.size=1\n');
+    }
+    const reload = await fetch(`${cluster!.urls[alive[0]]}/api/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(reload.status, 200);
+    const victim = await waitForHolder(cluster!, cluster!.nodes.findIndex((_, i) => !alive.includes(i)));
+    let loads = 0;
+    page.on('load', () => loads++);
+    cluster!.nodes[victim].kill('SIGKILL');
+    await cluster!.nodes[victim].exited;
+    await page.locator('#badge:not([data-state="connected"])').waitFor();
+    await dovecot!.deliver({ from: 'sender@example.net', to: ALICE.login, rawMessage: mail('missed one') });
+    await dovecot!.deliver({ from: 'sender@example.net', to: ALICE.login, rawMessage: mail('missed two') });
+    // The reconnect is told "not recovered" and the page reloads: the inbox as it is now, no stale list.
+    await waitFor('the page to reload', () => loads >= 1, WAIT_MS);
+    await page.locator('#inbox-view').waitFor({ state: 'visible' });
+    await page.locator('#badge[data-state="connected"]').waitFor();
+    assert.equal(await page.locator('#mails > li').count(), 0);
+    await dovecot!.deliver({ from: 'sender@example.net', to: ALICE.login, rawMessage: mail('live again') });
+    await page.locator('#mails > li[data-id="6"]').waitFor();
+    assert.deepEqual(await rows(page), [{ id: '6', subject: 'live again' }]);
     assert.deepEqual(pageErrors, []);
   });
 });
