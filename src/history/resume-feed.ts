@@ -49,6 +49,7 @@ export class ResumeFeed {
   #held: Held[] = [];
   #overflow = false;
   #replay: LogRead | null = null;
+  #unavailable = false;
   #epoch: string | null = null;
   #last = 0;
 
@@ -67,27 +68,29 @@ export class ResumeFeed {
     this.#last = r.last;
   }
 
+  /**
+   * For sockets: prepare(), but a log that cannot be read is not an error: attach() then says so
+   * (`unavailable`) and the connection is live from there.
+   */
+  async tryPrepare(since: Offset | null): Promise<void> {
+    try {
+      await this.prepare(since);
+    } catch (err) {
+      this.#logger?.warn({ user: this.#scope.user, err: String(err) }, 'could not read the event log to resume a connection');
+      this.#unavailable = true;
+    }
+  }
+
   /** Sends what prepare() found, then the live events held meanwhile, then goes live. */
   attach(sink: FeedSink): void {
     if (this.#phase === 'closed') return;
     this.#sink = sink;
     const r = this.#replay;
     this.#replay = null;
-    if (r?.recovered) for (const e of r.entries) this.#replayEntry(r.epoch, e);
+    if (this.#unavailable) sink.notRecovered('unavailable', null);
+    else if (r?.recovered) for (const e of r.entries) this.#replayEntry(r.epoch, e);
     else if (r) sink.notRecovered(r.reason, formatOffset({ epoch: r.epoch, seq: r.last }));
     this.#drain(false);
-  }
-
-  /** For sockets, which are open already: prepare and attach; a log that cannot be read is said so, then live. */
-  async start(since: Offset | null, sink: FeedSink): Promise<void> {
-    try {
-      await this.prepare(since);
-    } catch (err) {
-      this.#logger?.warn({ user: this.#scope.user, err: String(err) }, 'could not read the event log to resume a connection');
-      if (this.#phase === 'closed') return;
-      sink.notRecovered('unavailable', null);
-    }
-    this.attach(sink);
   }
 
   /** A live event for this connection (the hub already applied the path filter and sourceToken). */

@@ -46,16 +46,8 @@ export function offsetFromAuth(auth: unknown): Offset | null {
   return offsetFrom(v, "Socket.IO auth 'offset'");
 }
 
-/**
- * Socket.IO middleware: refuses a CONNECT whose `auth.offset` is garbage; the client's
- * `connect_error` carries `data: {code, message}`.
- */
-export function checkAuthOffset(socket: { handshake: { auth: unknown } }, next: (err?: Error) => void): void {
-  try {
-    offsetFromAuth(socket.handshake.auth);
-    next();
-  } catch (e) {
-    if (!(e instanceof TidingsError)) return next(e as Error);
-    next(Object.assign(new Error(e.message), { data: e.toBody().error }));
-  }
+/** A refusal as Socket.IO middleware passes it on: the client's `connect_error` has `data: {code, message}`. */
+export function asConnectError(e: unknown): Error {
+  if (!(e instanceof TidingsError)) return e instanceof Error ? e : new Error(String(e));
+  return Object.assign(new Error(e.message), { data: e.toBody().error });
 }

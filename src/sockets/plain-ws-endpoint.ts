@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE, type CloseReason, type LocalConnection } from '../delivery/local-connection.js';
 import type { LocalHub } from '../delivery/local-hub.js';
 import { asTidingsError, refuseUpgrade } from '../http/refuse.js';
+import { TidingsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
@@ -47,32 +48,46 @@ export class PlainWsEndpoint {
     }
     const admission = a;
     if (socket.destroyed) return void this.#registry.remove(admission.user.key, admission.connectionId);
-    this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      // Resume: every event goes through the connection's feed, which replays from `since` first.
-      const feed = this.#feeds.open({ user: admission.user.key, path: admission.path, connectionId: admission.connectionId });
-      const conn: LocalConnection = {
-        id: admission.connectionId,
-        user: admission.user.key,
-        sessionId: admission.session.id,
-        sessionExpiresAt: admission.session.expiresAt,
-        path: admission.path,
-        transport: 'plain-websocket',
-        send: (event, json) => feed.push(event, json),
-        close: (why: CloseReason) => {
-          // Same shape as every other frame, so a client needs one parser; the close code says it too.
-          if (why === CLOSE.sessionEnded && ws.readyState === ws.OPEN) ws.send('{"name":"session:invalid","args":[],"namespace":"/"}');
-          ws.close(why.code, why.reason);
-        },
-      };
-      this.#hub.add(conn);
-      void feed.start(since, jsonFrameSink((json) => ws.send(json)));
+    // Resume: the connection joins the hub and its feed reads the log (replay from `since`, or the
+    // head: "from now") before the client sees the upgrade, so nothing it publishes after is missed.
+    const feed = this.#feeds.open({ user: admission.user.key, path: admission.path, connectionId: admission.connectionId });
+    let ws: WebSocket | null = null;
+    let closedEarly: CloseReason | null = null;
+    const conn: LocalConnection = {
+      id: admission.connectionId,
+      user: admission.user.key,
+      sessionId: admission.session.id,
+      sessionExpiresAt: admission.session.expiresAt,
+      path: admission.path,
+      transport: 'plain-websocket',
+      send: (event, json) => feed.push(event, json),
+      close: (why: CloseReason) => {
+        if (!ws) return void (closedEarly = why);
+        // Same shape as every other frame, so a client needs one parser; the close code says it too.
+        if (why === CLOSE.sessionEnded && ws.readyState === ws.OPEN) ws.send('{"name":"session:invalid","args":[],"namespace":"/"}');
+        ws.close(why.code, why.reason);
+      },
+    };
+    this.#hub.add(conn);
+    await feed.tryPrepare(since);
+    const release = () => {
+      feed.close();
+      this.#hub.remove(conn);
+      this.#registry.remove(admission.user.key, admission.connectionId).catch((e) => this.#log.warn({ err: String(e) }, 'could not remove a connection from the registry'));
+    };
+    if (socket.destroyed || closedEarly) {
+      release();
+      if (closedEarly) refuseUpgrade(socket, new TidingsError(closedEarly === CLOSE.sessionEnded ? 'TIDINGS_SESSION_UNKNOWN' : 'TIDINGS_SHUTTING_DOWN'));
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (w: WebSocket) => {
+      ws = w;
+      feed.attach(jsonFrameSink((json) => w.send(json)));
       this.#metrics.connections.inc({ transport: 'plain-websocket' });
-      ws.on('error', (err) => this.#log.debug({ err: String(err) }, 'plain websocket error'));
-      ws.once('close', () => {
-        feed.close();
-        this.#hub.remove(conn);
+      w.on('error', (err) => this.#log.debug({ err: String(err) }, 'plain websocket error'));
+      w.once('close', () => {
         this.#metrics.connections.dec({ transport: 'plain-websocket' });
-        this.#registry.remove(admission.user.key, admission.connectionId).catch((e) => this.#log.warn({ err: String(e) }, 'could not remove a connection from the registry'));
+        release();
       });
     });
   }

@@ -12,7 +12,17 @@ import type { ConnectionRegistry } from '../ports/connection-registry.js';
 import type { Admission, HandshakeGate } from './handshake-gate.js';
 import { queryOf, socketPath } from './socket-path.js';
 import type { Feeds } from '../history/feeds.js';
-import { checkAuthOffset, offsetFromAuth, socketIoSink } from '../history/resume-wire.js';
+import { asConnectError, offsetFromAuth, socketIoSink } from '../history/resume-wire.js';
+import type { ResumeFeed } from '../history/resume-feed.js';
+import { TidingsError } from '../errors.js';
+
+/** A connection's feed, set up by the resume middleware, taken over by #onSocket. */
+interface Feed {
+  readonly feed: ResumeFeed;
+  readonly conn: LocalConnection;
+  leave(): void;
+  connected(): void;
+}
 
 type GatedRequest = IncomingMessage & { tidings?: Admission };
 
@@ -55,7 +65,7 @@ export class SocketIoEndpoint {
       const a = err.req?.tidings;
       if (a) void this.#release(a);
     });
-    this.io.use(checkAuthOffset); // resume: a garbage `auth.offset` is a connect_error
+    this.io.use((socket, next) => void this.#openFeed(socket).then(() => next(), (e: unknown) => next(asConnectError(e))));
     this.io.on('connection', (socket) => this.#onSocket(socket));
   }
 
@@ -94,15 +104,19 @@ export class SocketIoEndpoint {
     });
   }
 
-  #onSocket(socket: Socket): void {
+  /**
+   * Resume, as Socket.IO middleware (it runs before the CONNECT is acknowledged): the connection
+   * joins the hub and its feed reads the log (replay from `auth.offset`, or the head: "from now")
+   * before the client sees `connect`, so nothing it publishes after is missed. A garbage offset is
+   * a connect_error with `data: {code, message}`.
+   */
+  async #openFeed(socket: Socket): Promise<void> {
     const a = (socket.request as GatedRequest).tidings;
-    if (!a) {
-      socket.disconnect(true);
-      return;
-    }
-    const transport = () => (socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling');
-    // Resume: every event goes through the connection's feed, which replays from `auth.offset` first.
+    if (!a) return; // #onSocket disconnects it
+    const since = offsetFromAuth(socket.handshake.auth);
     const feed = this.#feeds.open({ user: a.user.key, path: a.path, connectionId: a.connectionId });
+    let connected = false;
+    let closedEarly: CloseReason | null = null;
     const conn: LocalConnection = {
       id: a.connectionId,
       user: a.user.key,
@@ -112,6 +126,7 @@ export class SocketIoEndpoint {
       transport: a.transport,
       send: (event: PushEvent, json: string) => feed.push(event, json),
       close: (why: CloseReason) => {
+        if (!connected) return void (closedEarly = why);
         if (why === CLOSE.sessionEnded) socket.emit('session:invalid');
         // A polling client on a stopping node will never poll again to fetch a close packet:
         // discard the transport instead of letting Engine.IO wait 30 s for that poll.
@@ -119,8 +134,31 @@ export class SocketIoEndpoint {
         else socket.disconnect(true);
       },
     };
+    const leave = () => {
+      feed.close();
+      this.#hub.remove(conn);
+    };
     this.#hub.add(conn);
-    void feed.start(offsetFromAuth(socket.handshake.auth), socketIoSink(socket));
+    // The client may go before its CONNECT is answered; the hub must not keep it then.
+    socket.conn.once('close', leave);
+    await feed.tryPrepare(since);
+    if (closedEarly) {
+      leave();
+      throw new TidingsError(closedEarly === CLOSE.sessionEnded ? 'TIDINGS_SESSION_UNKNOWN' : 'TIDINGS_SHUTTING_DOWN');
+    }
+    (socket.data as { feed?: Feed }).feed = { feed, conn, leave, connected: () => void (connected = true) };
+  }
+
+  #onSocket(socket: Socket): void {
+    const a = (socket.request as GatedRequest).tidings;
+    const f = (socket.data as { feed?: Feed }).feed;
+    if (!a || !f) {
+      socket.disconnect(true);
+      return;
+    }
+    const transport = () => (socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling');
+    f.connected();
+    f.feed.attach(socketIoSink(socket));
     const gauge = transport();
     this.#metrics.connections.inc({ transport: gauge });
     socket.conn.once('upgrade', () => {
@@ -128,8 +166,7 @@ export class SocketIoEndpoint {
       this.#metrics.connections.inc({ transport: 'websocket' });
     });
     socket.once('disconnect', () => {
-      feed.close();
-      this.#hub.remove(conn);
+      f.leave();
       this.#metrics.connections.dec({ transport: transport() });
     });
     this.#log.debug({ user: a.user.key, connection: a.connectionId, transport: gauge }, 'socket.io connected');
