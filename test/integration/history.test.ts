@@ -8,6 +8,8 @@ import { connectPlainWs, connectSocketIo, login, push, startNode, type Login, ty
 import { openSse, poll } from '../helpers/history-clients.js';
 import { waitFor } from '../helpers/wait.js';
 import { DEMO_DIRECTORY } from '../helpers/config-dir.js';
+import { memoryBackends } from '../../src/app/backends.js';
+import type { EventLog } from '../../src/ports/event-log.js';
 
 const OFFSET = /^e[0-9a-z]+-\d+$/;
 /** Offsets that are not offsets: each must be a 400 with its own code, never a 5xx or an empty answer. */
@@ -307,5 +309,40 @@ describe('a node shutting down', () => {
     assert.match(a.etag ?? '', OFFSET);
     await sse.ended;
     assert.ok(Date.now() - t0 < 10_000);
+  });
+});
+
+describe('a slow log read when a socket connects without an offset', () => {
+  it('an event published right after the client sees the connection is delivered (the head is read before)', async () => {
+    // Every read of the log takes 300 ms, as a slow store would; appends are as fast as ever.
+    const backends = (id: string) => {
+      const b = memoryBackends(id);
+      const inner = b.eventLog;
+      const slow: EventLog = {
+        start: () => inner.start(),
+        stop: () => inner.stop(),
+        append: (u, e, l) => inner.append(u, e, l),
+        read: (u, since, l) => new Promise((res) => setTimeout(res, 300)).then(() => inner.read(u, since, l)),
+      };
+      return { ...b, eventLog: slow };
+    };
+    const m = await startNode({ backends });
+    try {
+      const l = await login(m.url, 'alice@example.com', 'alice-pw');
+      const ws = await connectPlainWs(m.url, l, { path: '/slow' });
+      const p1 = await publish(m.url, 'right after the open');
+      const sio = await connectSocketIo(m.url, l, { transports: ['websocket'] });
+      const seen: unknown[][] = [];
+      sio.on('h', (...a: unknown[]) => seen.push(a));
+      const p2 = await publish(m.url, 'right after connect');
+      await waitFor('both events on the plain WebSocket', () => ws.frames.length === 2);
+      assert.deepEqual(ws.frames.map((f) => f.id), [p1.json.id, p2.json.id]);
+      await waitFor('the second on Socket.IO', () => seen.length === 1);
+      assert.deepEqual(seen[0], ['right after connect', p2.json.id]);
+      ws.ws.close();
+      sio.close();
+    } finally {
+      await m.stop();
+    }
   });
 });
