@@ -1,17 +1,15 @@
 // The webmail page in headless Chromium against three `tidings serve` processes on one Redis,
-// behind a round-robin nginx, with a real Dovecot delivering: kill -9 the node that holds the
+// behind the shipped nginx config (round robin), with a real Dovecot delivering: kill -9 the node that holds the
 // page's socket, and the page reconnects to another node and shows the mail delivered during the
 // gap exactly once (it resumes from the offset of the last event it saw).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ADMIN_TOKEN } from '../helpers/config-dir.js';
 import { startDovecot, type Dovecot } from '../helpers/dovecot.js';
-import { freePort } from '../helpers/ports.js';
+import { startProxy, type RunningProxy } from '../helpers/proxies.js';
 import { startRedis, type RedisServer } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
 import { startCluster, type Cluster } from '../cluster/fixture.js';
@@ -27,61 +25,6 @@ const skip = !existsSync(CHROMIUM) ? `${CHROMIUM} is absent (apt-get install -y 
 
 function mail(subject: string): string {
   return ['From: Sender <sender@example.net>', 'To: alice@example.com', `Subject: ${subject}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', `Body of ${subject}`, ''].join('\n');
-}
-
-/** A minimal round-robin nginx in front of the three nodes, with WebSocket upgrades passed on. */
-async function startNginx(backends: string[]): Promise<{ url: string; stop(): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'tidings-nginx-'));
-  mkdirSync(join(dir, 'tmp'));
-  const port = await freePort();
-  const conf = `
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/tmp/body;
-  proxy_temp_path ${dir}/tmp/proxy;
-  fastcgi_temp_path ${dir}/tmp/fastcgi;
-  uwsgi_temp_path ${dir}/tmp/uwsgi;
-  scgi_temp_path ${dir}/tmp/scgi;
-  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream tidings {
-${backends.map((b) => `    server ${new URL(b).host} max_fails=1 fail_timeout=5s;`).join('\n')}
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://tidings;
-      proxy_http_version 1.1;
-      proxy_set_header Host $http_host;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_buffering off;
-      proxy_connect_timeout 2s;
-      proxy_read_timeout 120s;
-      proxy_next_upstream error timeout;
-    }
-  }
-}
-`;
-  writeFileSync(join(dir, 'nginx.conf'), conf);
-  const child: ChildProcess = spawn(NGINX, ['-c', join(dir, 'nginx.conf'), '-p', dir, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c) => (stderr += c));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(`nginx to answer (${stderr})`, async () => (await fetch(`${url}/health/live`).catch(() => null))?.status === 200, 10_000, 50);
-  return {
-    url,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** The index of the node whose status counts a connection (the page's socket is the only one); `dead` is left out. */
@@ -105,7 +48,7 @@ const rows = (page: Page) => page.$$eval('#mails > li', (lis) => lis.map((li) =>
 describe('webmail page: the node holding its socket is killed', { skip }, () => {
   let redis: RedisServer | undefined;
   let cluster: Cluster | undefined;
-  let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
+  let nginx: RunningProxy | undefined;
   let dovecot: Dovecot | undefined;
   let browser: Browser | undefined;
   let page: Page;
@@ -117,8 +60,10 @@ describe('webmail page: the node holding its socket is killed', { skip }, () => 
       'tidings.notify.login': 'pushuser',
       'tidings.notify.password': 's3cr@t',
       'com.openexchange.websockets.grizzly.remote.delayDuration': 100,
+      'tidings.http.trustedProxies': '127.0.0.1',
     }, 'w');
-    nginx = await startNginx(cluster.urls);
+    // deploy/nginx/tidings.conf as shipped, only its listen port and upstream addresses replaced.
+    nginx = await startProxy('nginx', { upstreams: cluster.urls.map((u) => new URL(u).host) });
     dovecot = await startDovecot({ pushUrl: `http://pushuser:s3cr%40t@${new URL(nginx.url).host}${NOTIFY}`, users: [ALICE] });
     await dovecot.setPushMetadata(ALICE.login, ALICE.password, 'user=3@1');
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
