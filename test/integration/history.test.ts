@@ -316,6 +316,10 @@ describe('a node shutting down', () => {
     assert.match(a.etag ?? '', OFFSET);
     await sse.ended;
     assert.ok(Date.now() - t0 < 30_000, `stop() took ${Date.now() - t0} ms`);
+    // The stream's last words: when to reconnect, spread over tidings.shutdown.reconnectSpreadMs.
+    const retries = [...sse.text().matchAll(/^retry: (\d+)$/gm)].map((m) => Number(m[1]));
+    assert.equal(retries.length, 2, sse.text());
+    assert.ok(retries[1] >= 0 && retries[1] <= 10_000, String(retries[1]));
   });
 });
 

@@ -54,6 +54,9 @@ export function registerSseRoutes(app: FastifyInstance, d: HeldDeps & { config: 
     res.once('close', end);
     held.onClose((why) => {
       if (why === CLOSE.sessionEnded) write(`data: ${SESSION_INVALID}\n\n`);
+      // A node shutting down spreads its clients' reconnects (tidings.shutdown.reconnectSpreadMs):
+      // EventSource waits `retry` ms before it reconnects, from its Last-Event-ID.
+      if ('reconnectAfterMs' in why) write(`retry: ${why.reconnectAfterMs}\n\n`);
       end();
     });
     held.feed.attach({
