@@ -50,7 +50,7 @@ export const ERRORS = {
   TIDINGS_SHUTTING_DOWN: { status: 503, message: 'This node is shutting down' },
   TIDINGS_INTERNAL: { status: 500, message: 'Internal error' },
   // request shape, continued
-  TIDINGS_RESERVED_EVENT: { status: 400, message: 'This event name is reserved by Socket.IO and cannot be published' },
+  TIDINGS_RESERVED_EVENT: { status: 400, message: 'This event name is reserved by Socket.IO or by tidings and cannot be published' },
   TIDINGS_TOO_DEEP: { status: 400, message: 'The event nests objects and arrays too deeply' },
   TIDINGS_REPEATED_PARAMETER: { status: 400, message: 'A query parameter is given more than once' },
   TIDINGS_KEY_SERVER_WIDE: { status: 400, message: 'This key is server-wide: set it in a .properties file, not per context or user' },
@@ -63,6 +63,8 @@ export const ERRORS = {
   // cluster relay (Engine.IO polling without balancer affinity)
   TIDINGS_RELAY_FORBIDDEN: { status: 403, message: 'A relayed request without a valid signature of a cluster node' },
   TIDINGS_RELAY_FAILED: { status: 502, message: 'The node that holds this Engine.IO session cannot be reached; reconnect' },
+  // history
+  TIDINGS_BAD_OFFSET: { status: 400, message: 'The offset to resume from is malformed' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

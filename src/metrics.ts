@@ -31,7 +31,7 @@ export class Metrics {
   readonly busLag = new Histogram({ name: 'tidings_bus_lag_seconds', help: 'Time a message takes through the cluster bus to its reader: the readiness ping through this node\'s own inbox, every 2 s', buckets: LATENCY_BUCKETS, registers: [this.registry] });
 
   // Resume, slow consumers, balancers, logins.
-  readonly historyReplays = new Counter({ name: 'tidings_history_replays_total', help: 'Resumes from an offset: result=recovered (the missed events were replayed) or not_recovered (too old, or another epoch)', labelNames: ['result'], registers: [this.registry] });
+  readonly historyReplays = new Counter({ name: 'tidings_history_replays_total', help: 'Resumes from an offset: result=recovered (the missed events were replayed) or not_recovered (too old, another epoch, ahead of the log, or the log could not be read)', labelNames: ['result'], registers: [this.registry] });
   readonly relayedPolls = new Counter({ name: 'tidings_relayed_polls_total', help: 'Engine.IO polling requests served for a session whose owner is another node', registers: [this.registry] });
   readonly loginFailures = new Counter({ name: 'tidings_login_failures_total', help: 'Failed logins by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly loginLimited = new Counter({ name: 'tidings_login_limited_total', help: 'Logins refused with 429 because an IP or a login had too many failures', registers: [this.registry] });

@@ -27,6 +27,10 @@
   let current = null; // { session, login }
   let lastConnectAt = 0;
   let fresh = 0; // mails that arrived since the page was opened
+  // The offset of the last event received: a reconnect, to whichever node, resumes from it, so
+  // mail pushed while the connection was down still shows up, once (README, "Resume").
+  let lastOffset = null;
+  const OFFSET = /^[a-z0-9]{1,40}-\d{1,15}$/;
 
   // ---------- connection badge ----------
 
@@ -154,8 +158,26 @@
   function connect() {
     disconnect();
     setBadge('connecting');
-    const s = io({ path: '/socket.io/appsuite', query: { session: current.session } });
+    const s = io({
+      path: '/socket.io/appsuite',
+      query: { session: current.session },
+      // Evaluated on every (re)connect: resume from the last offset seen.
+      auth: (cb) => cb(lastOffset ? { offset: lastOffset } : {}),
+      // WebSocket first: it needs no sticky sessions behind a balancer; long-polling when it fails.
+      transports: ['websocket', 'polling'],
+      tryAllTransports: true,
+    });
     socket = s;
+    // Every event's last argument is its offset.
+    s.onAny((_name, ...args) => {
+      const last = args[args.length - 1];
+      if (socket === s && typeof last === 'string' && OFFSET.test(last)) lastOffset = last;
+    });
+    s.on('tidings:not-recovered', () => {
+      // The server cannot replay what this page missed: show the mailbox as it is now instead of
+      // a stale list with a silent gap.
+      if (socket === s) location.reload();
+    });
 
     s.on('connect', () => {
       lastConnectAt = Date.now();
@@ -222,6 +244,7 @@
     disconnect();
     sessionStorage.removeItem(STORE_KEY);
     current = null;
+    lastOffset = null;
     clearMails();
     setBadge('disconnected');
     showLogin(message);

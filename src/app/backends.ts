@@ -8,6 +8,7 @@ import type { LogLike } from '../adapters/log-like.js';
 import type { ClusterBus } from '../ports/cluster-bus.js';
 import type { ConfigStore } from '../ports/config-store.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
+import type { EventLog } from '../ports/event-log.js';
 import type { PublishLookup } from '../ports/publish-lookup.js';
 import type { SessionStore } from '../ports/session-store.js';
 
@@ -15,6 +16,8 @@ import type { SessionStore } from '../ports/session-store.js';
 export interface BackendParts {
   readonly sessions: SessionStore;
   readonly configStore: ConfigStore;
+  /** Read by resuming clients; the publish path appends through `publishLookup`, in the same call as its other steps. */
+  readonly eventLog: EventLog;
   readonly registry: ConnectionRegistry;
   readonly publishLookup: PublishLookup;
   readonly bus: ClusterBus;
@@ -38,7 +41,7 @@ export interface BackendHooks {
 
 /** The one place that orders the backends' lifecycle, for every kind. */
 export function orderedBackends(kind: Backends['kind'], parts: BackendParts, hooks: BackendHooks = {}): Backends {
-  const order = [parts.sessions, parts.configStore, parts.registry, parts.publishLookup, parts.bus];
+  const order = [parts.sessions, parts.configStore, parts.eventLog, parts.registry, parts.publishLookup, parts.bus];
   return {
     kind,
     ...parts,
@@ -56,13 +59,14 @@ export function orderedBackends(kind: Backends['kind'], parts: BackendParts, hoo
   };
 }
 
-/** In-memory backends: one node on its own, or several in one process sharing `cluster`. */
+/** In-memory backends: one node on its own, or several in one process sharing `cluster` (one event log among them, as Redis nodes share one). */
 export function memoryBackends(nodeId: string, cluster: MemoryCluster = new MemoryCluster(), log?: LogLike): Backends {
   return orderedBackends('memory', {
     sessions: new MemorySessionStore(Date.now, cluster.sessions),
     configStore: new MemoryConfigStore(cluster.config),
+    eventLog: cluster.log,
     registry: new MemoryConnectionRegistry(nodeId, cluster.registry),
-    publishLookup: new MemoryPublishLookup(cluster.registry, cluster.dedupe),
+    publishLookup: new MemoryPublishLookup(cluster.registry, cluster.dedupe, cluster.log),
     bus: new MemoryClusterBus(nodeId, cluster.hub, log),
   });
 }

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { createRedisClient, lastError, whenReady } from '../adapters/redis/redis-client.js';
 import { RedisConfigStore } from '../adapters/redis/redis-config-store.js';
 import { RedisConnectionRegistry } from '../adapters/redis/redis-connection-registry.js';
+import { RedisEventLog } from '../adapters/redis/redis-event-log.js';
 import { RedisPublishLookup } from '../adapters/redis/redis-publish-lookup.js';
 import { RedisSessionStore } from '../adapters/redis/redis-session-store.js';
 import type { Settings } from '../config/schema.js';
@@ -28,6 +29,7 @@ export function createBackends(s: Settings, nodeId: string, log: Logger, configD
     {
       sessions: new RedisSessionStore(client, { prefix, log: rlog }),
       configStore: new RedisConfigStore(client, { prefix, log: rlog }),
+      eventLog: new RedisEventLog(client, { prefix }),
       registry,
       publishLookup: new RedisPublishLookup(client, { prefix, membership: registry.membership }),
       bus,

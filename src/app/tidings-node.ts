@@ -33,6 +33,9 @@ import { registerNotifyRoutes } from '../http/routes/notify-routes.js';
 import { registerPushRoutes } from '../http/routes/push-routes.js';
 import { registerSessionRoutes } from '../http/routes/session-routes.js';
 import { registerWebRoutes } from '../http/routes/web-routes.js';
+import { registerPollRoutes } from '../http/routes/poll-routes.js';
+import { registerSseRoutes } from '../http/routes/sse-routes.js';
+import { Feeds } from '../history/feeds.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import { HandshakeGate } from '../sockets/handshake-gate.js';
@@ -120,10 +123,14 @@ export class TidingsNode {
       },
     });
     this.metrics.sampleRemotePending(() => this.remoteBuffer.stats().pending);
+    const historyLimits = () => ({ size: settings()['tidings.history.size'], ttlMs: settings()['tidings.history.ttlSeconds'] * 1000 });
+    const feeds = new Feeds({ log: this.backends.eventLog, limits: historyLimits, logger: this.log.child({ component: 'history' }), metrics: this.metrics });
     this.publisher = new Publisher({
       nodeId: this.nodeId,
       hub: this.hub,
       lookup: this.backends.publishLookup,
+      historyLimits,
+      backendUp: () => this.backends.registry.registered(),
       fallbackDedupe: new DedupeWindow(),
       remote: this.remoteBuffer,
       dedupeTtlMs: () => settings()['tidings.dedupe.windowSeconds'] * 1000,
@@ -135,7 +142,7 @@ export class TidingsNode {
     const maxQueuedBytes = () => settings()['tidings.connections.maxQueuedBytes'];
     this.#socketIo = new SocketIoEndpoint({
       gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, nodeId: this.nodeId, maxQueuedBytes, accepting: () => !this.#stopping,
-      pingIntervalMs: s['tidings.socketio.pingIntervalMs'], pingTimeoutMs: s['tidings.socketio.pingTimeoutMs'], maxBodyBytes: s['tidings.http.maxBodyBytes'],
+      pingIntervalMs: s['tidings.socketio.pingIntervalMs'], pingTimeoutMs: s['tidings.socketio.pingTimeoutMs'], maxBodyBytes: s['tidings.http.maxBodyBytes'], feeds,
     });
     // Engine.IO sids name their owner (engine-sid.ts): any node relays a polling request to it, so no balancer affinity is needed.
     this.#pollRelay = new PollRelay({
@@ -147,12 +154,19 @@ export class TidingsNode {
       holdLimitMs: s['tidings.socketio.pingIntervalMs'] + s['tidings.socketio.pingTimeoutMs'] + 10_000,
       log: this.log.child({ component: 'poll-relay' }),
     });
-    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], maxQueuedBytes, pingIntervalMs: s['tidings.websocket.pingIntervalMs'] });
+    this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], maxQueuedBytes, pingIntervalMs: s['tidings.websocket.pingIntervalMs'], feeds });
 
     const { app, server, handler } = buildHttp({ log: this.log, maxBodyBytes: s['tidings.http.maxBodyBytes'], headersTimeoutMs: s['tidings.http.headersTimeoutMs'] });
     this.app = app;
     this.#server = server;
     this.#drain = new HttpDrain(app);
+    // A held long-poll or SSE stream is a request in flight: answered as the drain begins (a poll
+    // with what it has, SSE ended; both resume from their offset elsewhere), stop() need not wait
+    // for it until the grace deadline.
+    this.#drain.onStart(() => {
+      const spread = settings()['tidings.shutdown.reconnectSpreadMs'];
+      for (const c of [...this.hub.all()]) if (c.transport === 'longpoll' || c.transport === 'sse') c.close(goingAway(Math.floor(Math.random() * (spread + 1))));
+    });
     this.#readiness = new Readiness({
       check: async (ms) => {
         const t0 = performance.now();
@@ -166,6 +180,9 @@ export class TidingsNode {
     registerSessionRoutes(app, { config: this.config, sessions, limiter: new LoginLimiter(), credentials: new CredentialCheck(), devices: new DeviceCookies(() => settings()['tidings.login.deviceKey']), metrics: this.metrics, endSession: (id) => this.#endSessionEverywhere(id) });
     registerPushRoutes(app, { config: this.config, publisher: this.publisher });
     registerWebRoutes(app);
+    const held = { gate, hub: this.hub, registry: this.backends.registry, feeds, metrics: this.metrics, log: this.log.child({ component: 'history' }), config: this.config };
+    registerPollRoutes(app, held);
+    registerSseRoutes(app, held);
     registerNotifyRoutes(app, { config: this.config, publisher: this.publisher, metrics: this.metrics, log: this.log.child({ component: 'notify' }) });
     registerAdminRoutes(app, {
       config: this.config,

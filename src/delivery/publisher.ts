@@ -1,6 +1,8 @@
-import { isBackendUnavailable } from '../backend-unavailable.js';
+import { BackendUnavailableError, isBackendUnavailable } from '../backend-unavailable.js';
 import type { PushEvent, Publication, UserKey } from '../domain/types.js';
 import { userKey } from '../domain/types.js';
+import type { HistoryLimits } from '../ports/event-log.js';
+import { formatOffset, UnloggedOffsets } from '../history/offset.js';
 import type { RemoteBatchItem } from '../ports/cluster-bus.js';
 import type { PublishLookup } from '../ports/publish-lookup.js';
 import type { Logger } from '../log.js';
@@ -25,14 +27,17 @@ export interface PublishResult {
 }
 
 /**
- * The path of one event: one publish lookup (idempotency + the nodes holding the user) → local
- * sockets at once → remote-delivery buffer for every other node that holds a connection of the
- * user (and only those). And the other end: a batch from another node to this node's sockets.
+ * The path of one event: one publish lookup (idempotency + history append + the nodes holding the
+ * user) → local sockets → remote-delivery buffer for every other node that holds a connection of
+ * the user (and only those). And the other end: a batch from another node to this node's sockets.
  */
 export class Publisher {
   readonly #nodeId: string;
   readonly #hub: LocalHub;
   readonly #lookup: PublishLookup;
+  readonly #historyLimits: () => HistoryLimits;
+  readonly #unlogged = new UnloggedOffsets();
+  readonly #backendUp: () => boolean;
   readonly #remote: RemoteOffer;
   readonly #dedupeTtlMs: () => number;
   readonly #metrics: Metrics;
@@ -42,10 +47,12 @@ export class Publisher {
   /** This node's own memory, for idempotency keys while the shared backend is unreachable. */
   readonly #fallbackDedupe: DedupeWindow;
 
-  constructor(deps: { nodeId: string; hub: LocalHub; lookup: PublishLookup; fallbackDedupe: DedupeWindow; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
+  constructor(deps: { nodeId: string; hub: LocalHub; lookup: PublishLookup; historyLimits: () => HistoryLimits; backendUp: () => boolean; fallbackDedupe: DedupeWindow; remote: RemoteOffer; dedupeTtlMs: () => number; metrics: Metrics; log: Logger }) {
     this.#nodeId = deps.nodeId;
     this.#hub = deps.hub;
     this.#lookup = deps.lookup;
+    this.#historyLimits = deps.historyLimits;
+    this.#backendUp = deps.backendUp;
     this.#fallbackDedupe = deps.fallbackDedupe;
     this.#remote = deps.remote;
     this.#dedupeTtlMs = deps.dedupeTtlMs;
@@ -56,33 +63,41 @@ export class Publisher {
 
   async publish(p: Publication, source = 'api'): Promise<PublishResult> {
     const user = userKey(p.user);
-    const id = this.#ids.next();
     const body = JSON.stringify({ name: p.name, args: p.args, namespace: p.namespace });
-    const event: PushEvent = { id, name: p.name, args: p.args, namespace: p.namespace };
-    const json = withId(id, body);
-    let local = 0;
-    const deliverLocal = () => {
-      local = this.#hub.deliver(user, event, json, p.pathFilter, p.sourceToken);
-      if (local > 0) this.#metrics.deliveredLocal.inc({ origin: 'local' }, local);
-    };
-    // Nothing to deduplicate: local sockets get it at once, whatever the shared backend is doing.
-    if (p.key === null) deliverLocal();
     let nodes: readonly string[];
+    let id: string;
     try {
-      const r = await this.#lookup.lookup({ user, dedupeKey: p.key, dedupeTtlMs: this.#dedupeTtlMs() });
-      if (!r.fresh) return this.#duplicate(id);
+      // Known down: do not wait for a lookup to time out; local connections get the event at once.
+      if (!this.#backendUp()) throw new BackendUnavailableError('the cluster backend is disconnected');
+      // ── history: the one place where an event gets its offset ──────────────────────────────
+      // The idempotency check, the append to the user's event log and the nodes holding the user
+      // are one call (one round trip on Redis). The offset is the event's id on every transport,
+      // so even local sockets get the event only once it is known.
+      const r = await this.#lookup.lookup({
+        user,
+        dedupeKey: p.key,
+        dedupeTtlMs: this.#dedupeTtlMs(),
+        append: { body, pathFilter: p.pathFilter, sourceToken: p.sourceToken },
+        limits: this.#historyLimits(),
+      });
+      if (!r.fresh || r.offset === null) return this.#duplicate(this.#ids.next());
+      id = formatOffset(r.offset);
       nodes = r.nodes;
       this.#rememberNodes(user, nodes);
     } catch (e) {
       if (!isBackendUnavailable(e)) throw e;
-      // The backend is unreachable: this node's memory deduplicates, and the remote batches go to
-      // the nodes last known to hold the user; the buffer keeps them until the backend is back.
-      if (p.key !== null && !this.#fallbackDedupe.firstSeen(`${user}:${p.key}`, this.#dedupeTtlMs())) return this.#duplicate(id);
+      // The backend is unreachable: this node's memory deduplicates, the event goes out with an
+      // offset the log does not know (resuming from it is "not recovered"), and the remote batches
+      // go to the nodes last known to hold the user; the buffer keeps them until the backend is back.
+      if (p.key !== null && !this.#fallbackDedupe.firstSeen(`${user}:${p.key}`, this.#dedupeTtlMs())) return this.#duplicate(this.#ids.next());
+      id = this.#unlogged.next();
       nodes = this.#lastNodes.get(user) ?? [];
       this.#log.warn({ user, err: String(e) }, 'registry unreachable: delivered locally, remote delivery to the last known nodes');
     }
     this.#metrics.published.inc({ source });
-    if (p.key !== null) deliverLocal();
+    const event: PushEvent = { id, name: p.name, args: p.args, namespace: p.namespace };
+    const local = this.#hub.deliver(user, event, withId(id, body), p.pathFilter, p.sourceToken);
+    if (local > 0) this.#metrics.deliveredLocal.inc({ origin: 'local' }, local);
     const remoteNodes = nodes.filter((n) => n !== this.#nodeId);
     if (remoteNodes.length > 0) {
       this.#remote.offer({ user, pathFilter: p.pathFilter, targets: remoteNodes, item: { id, body, sourceToken: p.sourceToken } });

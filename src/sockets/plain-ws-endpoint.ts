@@ -24,7 +24,12 @@ export interface PlainWsEndpointDeps {
   pingIntervalMs: number;
   /** Read on every send: the backlog past which a connection is closed as a slow consumer. */
   maxQueuedBytes(): number;
+  /** Resume: each connection's stream of events in offset order, from `?since=` or from now. */
+  feeds: Feeds;
 }
+import type { Feeds } from '../history/feeds.js';
+import type { Offset } from '../history/offset.js';
+import { jsonFrameSink, sinceFromQuery } from '../history/resume-wire.js';
 
 /** Plain RFC 6455 WebSockets at `/websockets/<path>`: one JSON text frame per event. */
 export class PlainWsEndpoint {
@@ -59,13 +64,16 @@ export class PlainWsEndpoint {
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     let slot: ConnectionSlot;
+    let since: Offset | null;
     try {
       const bad = upgradeRefusal(req);
       if (bad) {
         this.#d.metrics.refused.inc({ code: bad.error.code });
         return refuseUpgrade(socket, bad.error, bad.headers);
       }
-      const a = await this.#d.gate.admit({ req, query: queryOf(req.url), path: socketPath(req.url), transport: 'plain-websocket', isWebSocketUpgrade: true });
+      const query = queryOf(req.url);
+      since = sinceFromQuery(query); // resume: checked before the gate admits anything
+      const a = await this.#d.gate.admit({ req, query, path: socketPath(req.url), transport: 'plain-websocket', isWebSocketUpgrade: true });
       slot = new ConnectionSlot(a, this.#d.registry, this.#d.log);
     } catch (e) {
       const err = asTidingsError(e);
@@ -77,40 +85,60 @@ export class PlainWsEndpoint {
     // A client that hung up (or half-closed) while it was admitted gets no upgrade.
     if (socket.destroyed || !socket.readable || !socket.writable) return void socket.destroy();
     const admission = slot.admission;
-    this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      let dropped = false;
-      const conn: LocalConnection = {
-        id: admission.connectionId,
-        user: admission.user.key,
-        sessionId: admission.session.id,
-        sessionExpiresAt: admission.session.expiresAt,
-        path: admission.path,
-        transport: 'plain-websocket',
-        send: (_event, json) => {
-          if (dropped) return;
-          const queued = ws.bufferedAmount;
-          if (queued > this.#d.maxQueuedBytes()) {
-            dropped = true;
-            this.#d.metrics.slowConsumers.inc({ transport: 'plain-websocket' });
-            this.#d.log.warn({ user: admission.user.key, connection: admission.connectionId, transport: 'plain-websocket', queued }, 'closed a slow consumer: too much waiting to be sent');
-            this.#d.hub.remove(conn);
-            conn.close(CLOSE.slowConsumer);
-            return;
-          }
-          ws.send(json);
-        },
-        close: (why: CloseReason) => {
-          // Same shape as every other frame, so a client needs one parser; the close code says it too.
-          if (why === CLOSE.sessionEnded && ws.readyState === ws.OPEN) ws.send('{"name":"session:invalid","args":[],"namespace":"/"}');
-          ws.close(why.code, why.reason);
-        },
-      };
-      this.#d.hub.add(conn);
+    // Resume: the connection joins the hub and its feed reads the log (replay from `since`, or the
+    // head: "from now") before the client sees the upgrade, so nothing it publishes after is missed.
+    const feed = this.#d.feeds.open({ user: admission.user.key, path: admission.path, connectionId: admission.connectionId });
+    let ws: WebSocket | null = null;
+    let closedEarly: CloseReason | null = null;
+    let dropped = false;
+    const conn: LocalConnection = {
+      id: admission.connectionId,
+      user: admission.user.key,
+      sessionId: admission.session.id,
+      sessionExpiresAt: admission.session.expiresAt,
+      path: admission.path,
+      transport: 'plain-websocket',
+      send: (event, json) => feed.push(event, json),
+      close: (why: CloseReason) => {
+        if (!ws) return void (closedEarly = why);
+        // Same shape as every other frame, so a client needs one parser; the close code says it too.
+        if (why === CLOSE.sessionEnded && ws.readyState === ws.OPEN) ws.send('{"name":"session:invalid","args":[],"namespace":"/"}');
+        ws.close(why.code, why.reason);
+      },
+    };
+    // The feed's output, replay and live alike, bounded by the socket's backlog.
+    const write = (json: string): void => {
+      if (dropped || !ws) return;
+      const queued = ws.bufferedAmount;
+      if (queued > this.#d.maxQueuedBytes()) {
+        dropped = true;
+        this.#d.metrics.slowConsumers.inc({ transport: 'plain-websocket' });
+        this.#d.log.warn({ user: admission.user.key, connection: admission.connectionId, transport: 'plain-websocket', queued }, 'closed a slow consumer: too much waiting to be sent');
+        leave();
+        conn.close(CLOSE.slowConsumer);
+        return;
+      }
+      ws.send(json);
+    };
+    const leave = (): void => {
+      feed.close();
+      this.#d.hub.remove(conn);
+    };
+    this.#d.hub.add(conn);
+    await feed.tryPrepare(since);
+    if (socket.destroyed || closedEarly) {
+      leave();
+      if (closedEarly) refuseUpgrade(socket, new TidingsError(closedEarly === CLOSE.sessionEnded ? 'TIDINGS_SESSION_UNKNOWN' : 'TIDINGS_SHUTTING_DOWN'));
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (w: WebSocket) => {
+      ws = w;
+      feed.attach(jsonFrameSink(write));
       this.#d.metrics.connections.inc({ transport: 'plain-websocket' });
-      ws.on('error', (err) => this.#d.log.debug({ err: String(err) }, 'plain websocket error'));
-      ws.on('pong', () => this.#awaitingPong.delete(ws));
-      ws.once('close', () => {
-        this.#d.hub.remove(conn);
+      w.on('error', (err) => this.#d.log.debug({ err: String(err) }, 'plain websocket error'));
+      w.on('pong', () => this.#awaitingPong.delete(w));
+      w.once('close', () => {
+        leave();
         this.#d.metrics.connections.dec({ transport: 'plain-websocket' });
       });
     });

@@ -18,6 +18,18 @@ import type { Admission, HandshakeGate } from './handshake-gate.js';
 import type { Refusal } from './refusal.js';
 import { queryOf, socketPath } from './socket-path.js';
 import { upgradeRefusal } from './upgrade-check.js';
+import type { Feeds } from '../history/feeds.js';
+import type { FeedSink, ResumeFeed } from '../history/resume-feed.js';
+import { asConnectError, offsetFromAuth, socketIoSink } from '../history/resume-wire.js';
+
+/** A connection's feed, set up by the resume middleware, taken over by #onSocket. */
+interface Feed {
+  readonly feed: ResumeFeed;
+  /** Where the feed writes: Socket.IO emits, bounded by the connection's backlog. */
+  readonly sink: FeedSink;
+  leave(): void;
+  connected(): void;
+}
 
 /**
  * A handshake request that passed the gate carries the slot it was admitted with, and the query
@@ -40,6 +52,8 @@ export interface SocketIoEndpointDeps {
   maxQueuedBytes(): number;
   /** False while the node stops: no new Engine.IO session is opened, open ones are still served. */
   accepting(): boolean;
+  /** Resume: each connection's stream of events in offset order, from `auth.offset` or from now. */
+  feeds: Feeds;
 }
 
 /**
@@ -86,6 +100,7 @@ export class SocketIoEndpoint {
     });
     // A handshake `ws` refuses although the checks before it passed: still our JSON.
     (this.engine as unknown as { ws?: { on(ev: 'wsClientError', fn: (err: Error, socket: Duplex) => void): void } }).ws?.on('wsClientError', (err, socket) => refuseUpgrade(socket, new TidingsError('TIDINGS_BAD_UPGRADE', err.message)));
+    this.io.use((socket, next) => void this.#openFeed(socket).then(() => next(), (e: unknown) => next(asConnectError(e))));
     this.io.on('connection', (socket) => this.#onSocket(socket));
   }
 
@@ -214,15 +229,21 @@ export class SocketIoEndpoint {
     });
   }
 
-  #onSocket(socket: Socket): void {
+  /**
+   * Resume, as Socket.IO middleware (it runs before the CONNECT is acknowledged): the connection
+   * joins the hub and its feed reads the log (replay from `auth.offset`, or the head: "from now")
+   * before the client sees `connect`, so nothing it publishes after is missed. A garbage offset is
+   * a connect_error with `data: {code, message}`.
+   */
+  async #openFeed(socket: Socket): Promise<void> {
     const a = (socket.request as GatedRequest).tidings?.admission;
-    if (!a) {
-      socket.disconnect(true);
-      return;
-    }
-    const eio = socket.conn as unknown as EngineSocket;
-    const backlog = new EngineBacklog(eio);
+    if (!a) return; // #onSocket disconnects it
+    const since = offsetFromAuth(socket.handshake.auth);
+    const feed = this.#d.feeds.open({ user: a.user.key, path: a.path, connectionId: a.connectionId });
+    const backlog = new EngineBacklog(socket.conn as unknown as EngineSocket);
     const transport = (): TransportKind => (socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling');
+    let connected = false;
+    let closedEarly: CloseReason | null = null;
     let dropped = false;
     const conn: LocalConnection = {
       id: a.connectionId,
@@ -233,19 +254,9 @@ export class SocketIoEndpoint {
       get transport() {
         return transport();
       },
-      send: (event: PushEvent) => {
-        if (dropped) return;
-        const queued = backlog.bytes();
-        if (queued > this.#d.maxQueuedBytes()) {
-          dropped = true;
-          this.#d.metrics.slowConsumers.inc({ transport: transport() });
-          this.#d.log.warn({ user: a.user.key, connection: a.connectionId, transport: transport(), queued }, 'closed a slow consumer: too much waiting to be sent');
-          conn.close(CLOSE.slowConsumer);
-          return;
-        }
-        socket.emit(event.name, ...event.args);
-      },
+      send: (event: PushEvent, json: string) => feed.push(event, json),
       close: (why: CloseReason) => {
+        if (!connected) return void (closedEarly = why);
         if (why === CLOSE.sessionEnded) socket.emit('session:invalid');
         // A slow consumer would not read a close packet: discard the transport instead of waiting for it.
         if (why === CLOSE.slowConsumer) return void socket.conn.close(true);
@@ -255,7 +266,47 @@ export class SocketIoEndpoint {
         socket.disconnect(true);
       },
     };
+    const leave = () => {
+      feed.close();
+      this.#d.hub.remove(conn);
+    };
+    /** The backlog bound, checked before every emit of the feed (replay and live alike). */
+    const tooSlow = (): boolean => {
+      if (dropped) return true;
+      const queued = backlog.bytes();
+      if (queued <= this.#d.maxQueuedBytes()) return false;
+      dropped = true;
+      this.#d.metrics.slowConsumers.inc({ transport: transport() });
+      this.#d.log.warn({ user: a.user.key, connection: a.connectionId, transport: transport(), queued }, 'closed a slow consumer: too much waiting to be sent');
+      conn.close(CLOSE.slowConsumer);
+      return true;
+    };
+    const emit = socketIoSink(socket);
+    const sink: FeedSink = {
+      event: (event, json) => void (tooSlow() || emit.event(event, json)),
+      notRecovered: (reason, offset) => void (tooSlow() || emit.notRecovered(reason, offset)),
+    };
     this.#d.hub.add(conn);
+    // The client may go before its CONNECT is answered; the hub must not keep it then.
+    socket.conn.once('close', leave);
+    await feed.tryPrepare(since);
+    if (closedEarly) {
+      leave();
+      throw new TidingsError(closedEarly === CLOSE.sessionEnded ? 'TIDINGS_SESSION_UNKNOWN' : 'TIDINGS_SHUTTING_DOWN');
+    }
+    (socket.data as { feed?: Feed }).feed = { feed, sink, leave, connected: () => void (connected = true) };
+  }
+
+  #onSocket(socket: Socket): void {
+    const a = (socket.request as GatedRequest).tidings?.admission;
+    const f = (socket.data as { feed?: Feed }).feed;
+    if (!a || !f) {
+      socket.disconnect(true);
+      return;
+    }
+    const transport = (): TransportKind => (socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling');
+    f.connected();
+    f.feed.attach(f.sink);
     const gauge = transport();
     this.#d.metrics.connections.inc({ transport: gauge });
     socket.conn.once('upgrade', () => {
@@ -263,7 +314,7 @@ export class SocketIoEndpoint {
       this.#d.metrics.connections.inc({ transport: 'websocket' });
     });
     socket.once('disconnect', () => {
-      this.#d.hub.remove(conn);
+      f.leave();
       this.#d.metrics.connections.dec({ transport: transport() });
     });
     this.#d.log.debug({ user: a.user.key, connection: a.connectionId, transport: gauge }, 'socket.io connected');

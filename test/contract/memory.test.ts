@@ -5,6 +5,8 @@ import { MemoryConnectionRegistry } from '../../src/adapters/memory/memory-conne
 import { MemoryPublishLookup } from '../../src/adapters/memory/memory-publish-lookup.js';
 import { MemorySessionStore } from '../../src/adapters/memory/memory-session-store.js';
 import { portContract } from './ports.contract.js';
+import { MemoryEventLog } from '../../src/adapters/memory/memory-event-log.js';
+import { eventLogContract } from './event-log.contract.js';
 
 // Two in-process nodes sharing one MemoryCluster.
 portContract('memory', async () => {
@@ -14,10 +16,22 @@ portContract('memory', async () => {
     config: new MemoryConfigStore(c.config),
     registryA: new MemoryConnectionRegistry('node-a', c.registry),
     registryB: new MemoryConnectionRegistry('node-b', c.registry),
-    lookupA: new MemoryPublishLookup(c.registry, c.dedupe),
-    lookupB: new MemoryPublishLookup(c.registry, c.dedupe),
+    lookupA: new MemoryPublishLookup(c.registry, c.dedupe, c.log),
+    lookupB: new MemoryPublishLookup(c.registry, c.dedupe, c.log),
+    eventLog: c.log,
     busA: new MemoryClusterBus('node-a', c.hub),
     busB: new MemoryClusterBus('node-b', c.hub),
+    async cleanup() {},
+  };
+});
+
+// One node's event log; losing it is a restart of that node (a new, empty log).
+eventLogContract('memory', async () => {
+  const log = new MemoryEventLog();
+  return {
+    log,
+    logB: log,
+    lose: async () => new MemoryEventLog(),
     async cleanup() {},
   };
 });

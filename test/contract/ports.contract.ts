@@ -4,9 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import type { BusMessage, ClusterBus } from '../../src/ports/cluster-bus.js';
 import type { ConfigStore } from '../../src/ports/config-store.js';
 import type { ConnectionEntry, ConnectionRegistry } from '../../src/ports/connection-registry.js';
+import type { EventLog } from '../../src/ports/event-log.js';
 import type { PublishLookup } from '../../src/ports/publish-lookup.js';
 import type { Session, SessionStore } from '../../src/ports/session-store.js';
 import type { TransportKind, UserKey } from '../../src/domain/types.js';
+import { appendEntry, publishRequest, TEST_LIMITS } from '../helpers/publish-request.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -24,6 +26,8 @@ export interface ContractSubjects {
   readonly registryB: ConnectionRegistry;
   readonly lookupA: PublishLookup;
   readonly lookupB: PublishLookup;
+  /** The event log both lookups append to (read back to check the append). */
+  readonly eventLog: EventLog;
   readonly busA: ClusterBus;
   readonly busB: ClusterBus;
   cleanup(): Promise<void>;
@@ -35,7 +39,7 @@ const ctx = 1 + Math.floor(Math.random() * 1_000_000);
 const freshUser = (): UserKey => `${++seq}@${ctx}`;
 const id = (): string => randomUUID().replace(/-/g, '');
 /** The nodes a publish to `user` would go to (no idempotency key). */
-const nodesOf = async (lookup: PublishLookup, user: UserKey): Promise<string[]> => [...(await lookup.lookup({ user, dedupeKey: null, dedupeTtlMs: 1000 })).nodes];
+const nodesOf = async (lookup: PublishLookup, user: UserKey): Promise<string[]> => [...(await lookup.lookup(publishRequest(user, null, 1000))).nodes];
 
 function entry(nodeId: string, connectionId = id(), transport: TransportKind = 'websocket'): ConnectionEntry {
   return { connectionId, nodeId, sessionId: id(), transport, path: '/socket.io/appsuite' };
@@ -120,14 +124,15 @@ export function portContract(name: string, make: () => Promise<ContractSubjects>
     });
 
     describe('PublishLookup', () => {
-      const ask = (l: PublishLookup, user: UserKey, dedupeKey: string | null, dedupeTtlMs = 60_000) => l.lookup({ user, dedupeKey, dedupeTtlMs });
+      const ask = (l: PublishLookup, user: UserKey, dedupeKey: string | null, dedupeTtlMs = 60_000) => l.lookup(publishRequest(user, dedupeKey, dedupeTtlMs));
+      const REPEAT = { fresh: false, nodes: [], offset: null };
 
       it('is fresh the first time a key is seen and a repeat after, whichever node asks', async () => {
         const u = freshUser();
         const k = id();
         assert.equal((await ask(s.lookupA, u, k)).fresh, true);
-        assert.deepEqual(await ask(s.lookupA, u, k), { fresh: false, nodes: [] });
-        assert.deepEqual(await ask(s.lookupB, u, k), { fresh: false, nodes: [] });
+        assert.deepEqual(await ask(s.lookupA, u, k), REPEAT);
+        assert.deepEqual(await ask(s.lookupB, u, k), REPEAT);
         assert.equal((await ask(s.lookupB, u, id())).fresh, true);
       });
 
@@ -159,7 +164,7 @@ export function portContract(name: string, make: () => Promise<ContractSubjects>
 
       it('names the nodes holding the user, as the registry does, with and without a key', async () => {
         const u = freshUser();
-        assert.deepEqual(await ask(s.lookupA, u, id()), { fresh: true, nodes: [] });
+        assert.deepEqual((await ask(s.lookupA, u, id())).nodes, []);
         const a1 = entry(A);
         await s.registryA.admit(u, a1, 8);
         await s.registryB.admit(u, entry(B), 8);
@@ -171,7 +176,41 @@ export function portContract(name: string, make: () => Promise<ContractSubjects>
           }
         }
         await s.registryA.remove(u, a1.connectionId);
-        assert.deepEqual(await ask(s.lookupB, u, null), { fresh: true, nodes: [B] });
+        assert.deepEqual((await ask(s.lookupB, u, null)).nodes, [B]);
+      });
+
+      describe('with the history append', () => {
+        it('appends a fresh event, keyed or not, and answers its offset with the nodes holding the user', async () => {
+          const u = freshUser();
+          await s.registryA.admit(u, { ...entry(A), path: '/x' }, 8);
+          const r = await s.lookupB.lookup(publishRequest(u, null, 60_000, appendEntry(1, '/x')));
+          assert.equal(r.fresh, true);
+          assert.deepEqual(r.nodes, [A]);
+          assert.equal(r.offset?.seq, 1);
+          const keyed = await s.lookupA.lookup(publishRequest(u, id(), 60_000, appendEntry(2, null, 'conn-1')));
+          assert.deepEqual(keyed.offset, { epoch: r.offset!.epoch, seq: 2 });
+          const read = await s.eventLog.read(u, { epoch: r.offset!.epoch, seq: 0 }, TEST_LIMITS);
+          assert.ok(read.recovered, JSON.stringify(read));
+          assert.deepEqual(read.entries.map((e) => [JSON.parse(e.body).args[0], e.pathFilter, e.sourceToken]), [[1, '/x', null], [2, null, 'conn-1']]);
+        });
+
+        it('a repeated idempotency key appends nothing, and its answer has no offset', async () => {
+          const u = freshUser();
+          const first = await s.lookupA.lookup(publishRequest(u, 'k1', 60_000, appendEntry(1)));
+          const again = await s.lookupB.lookup(publishRequest(u, 'k1', 60_000, appendEntry(1)));
+          assert.deepEqual(again, REPEAT);
+          const other = await s.lookupB.lookup(publishRequest(u, 'k2', 60_000, appendEntry(2)));
+          assert.deepEqual(other.offset, { epoch: first.offset!.epoch, seq: 2 });
+          const read = await s.eventLog.read(u, { epoch: first.offset!.epoch, seq: 0 }, TEST_LIMITS);
+          assert.ok(read.recovered && read.entries.length === 2, JSON.stringify(read));
+        });
+
+        it('gives concurrent publishes from two nodes one gap-free sequence', async () => {
+          const u = freshUser();
+          const r = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? s.lookupA : s.lookupB).lookup(publishRequest(u, i % 3 ? id() : null, 60_000, appendEntry(i)))));
+          assert.equal(new Set(r.map((x) => x.offset!.epoch)).size, 1);
+          assert.deepEqual(r.map((x) => x.offset!.seq).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+        });
       });
     });
 
@@ -409,6 +448,7 @@ export async function redisSubjects(url: string, tag: string): Promise<ContractS
   const { RedisSessionStore } = await import('../../src/adapters/redis/redis-session-store.js');
   const { RedisPublishLookup } = await import('../../src/adapters/redis/redis-publish-lookup.js');
   const { RedisConfigStore } = await import('../../src/adapters/redis/redis-config-store.js');
+  const { RedisEventLog } = await import('../../src/adapters/redis/redis-event-log.js');
   const { RedisConnectionRegistry } = await import('../../src/adapters/redis/redis-connection-registry.js');
   const { RedisClusterBus } = await import('../../src/adapters/redis/redis-cluster-bus.js');
   const prefix = `t-${tag}:`;
@@ -426,6 +466,7 @@ export async function redisSubjects(url: string, tag: string): Promise<ContractS
     registryB,
     lookupA: new RedisPublishLookup(a, { prefix, membership: registryA.membership }),
     lookupB: new RedisPublishLookup(b, { prefix, membership: registryB.membership }),
+    eventLog: new RedisEventLog(a, { prefix }),
     busA: new RedisClusterBus(a, { prefix, nodeId: nodeA }),
     busB: new RedisClusterBus(b, { prefix, nodeId: nodeB }),
     async cleanup() {

@@ -9,7 +9,9 @@ import { RedisKeys } from '../../src/adapters/redis/keys.js';
 import type { BusMessage } from '../../src/ports/cluster-bus.js';
 import { redisCommand, startRedisCluster, startSentinelSet, type RedisClusterServers, type SentinelSet } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
+import { publishRequest } from '../helpers/publish-request.js';
 import { portContract, redisSubjects } from './ports.contract.js';
+import { eventLogContract, redisEventLogSubjects } from './event-log.contract.js';
 
 // Redis Cluster (3 primaries): every multi-key script must stay in one slot, broadcasts go
 // through sharded pub/sub. Sentinel: the client finds the primary through the sentinels.
@@ -28,6 +30,16 @@ portContract('redis cluster', async () => {
 portContract('redis sentinel', async () => {
   sentinel = await startSentinelSet();
   return redisSubjects(sentinel.url, 'sen');
+});
+
+eventLogContract('redis cluster', async () => {
+  cluster ??= await startRedisCluster();
+  return redisEventLogSubjects(cluster.url, 'cl');
+});
+
+eventLogContract('redis sentinel', async () => {
+  sentinel ??= await startSentinelSet();
+  return redisEventLogSubjects(sentinel.url, 'sen');
 });
 
 describe('sentinel failover', () => {
@@ -88,7 +100,7 @@ describe('redis cluster: one primary restarts empty', () => {
       // A long liveness TTL: the node's own liveness key survives the outage, as it would in a short restart.
       await r.start();
       stops.push(() => c.disconnect(), () => r.stop());
-      return Object.assign(r, { nodes: async (user: string) => (await lookup.lookup({ user, dedupeKey: null, dedupeTtlMs: 1000 })).nodes.join() });
+      return Object.assign(r, { nodes: async (user: string) => (await lookup.lookup(publishRequest(user, null, 1000))).nodes.join() });
     };
     const a = await start('a');
     const b = await start('b');

@@ -13,6 +13,7 @@ import type { BusMessage } from '../../src/ports/cluster-bus.js';
 import type { ConnectionEntry } from '../../src/ports/connection-registry.js';
 import { redisCommand, startRedis, type RedisServer } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
+import { publishRequest } from '../helpers/publish-request.js';
 
 // Failure behaviour only Redis has: dead nodes, a Redis that comes back empty, connection blips.
 const HEARTBEAT = 100;
@@ -50,7 +51,7 @@ async function registry(p: string, nodeId: string, heartbeatMs = HEARTBEAT, live
   const lookup = new RedisPublishLookup(c, { prefix: p, membership: r.membership });
   await r.start();
   stoppers.push(() => r.stop());
-  return Object.assign(r, { nodes: async (user: string) => [...(await lookup.lookup({ user, dedupeKey: null, dedupeTtlMs: 1000 })).nodes] });
+  return Object.assign(r, { nodes: async (user: string) => [...(await lookup.lookup(publishRequest(user, null, 1000))).nodes] });
 }
 
 async function bus(p: string, nodeId: string): Promise<{ bus: RedisClusterBus; got: BusMessage[] }> {
@@ -117,7 +118,7 @@ describe('registry: a node that stops heart-beating', () => {
 });
 
 describe('publish lookup', () => {
-  it('answers the idempotency check and the node lookup in one command', async () => {
+  it('answers the idempotency check, the history append and the node lookup in one command, with a key or without', async () => {
     const p = prefix();
     const a = await registry(p, 'a');
     const u = user();
@@ -126,8 +127,11 @@ describe('publish lookup', () => {
     const c = await registry(p, 'c', 60_000, 120_000);
     const conn = clients[clients.length - 1];
     const lookup = new RedisPublishLookup(conn, { prefix: p, membership: c.membership });
-    const ask = (dedupeKey: string | null) => lookup.lookup({ user: u, dedupeKey, dedupeTtlMs: 300 });
-    assert.deepEqual(await lookup.lookup({ user: u, dedupeKey: 'warm-up', dedupeTtlMs: 60_000 }), { fresh: true, nodes: ['a'] });
+    const ask = async (dedupeKey: string | null) => {
+      const r = await lookup.lookup(publishRequest(u, dedupeKey, 300));
+      return { fresh: r.fresh, nodes: r.nodes, seq: r.offset?.seq ?? null };
+    };
+    assert.deepEqual((await lookup.lookup(publishRequest(u, 'warm-up'))).nodes, ['a']);
     const spied = conn as unknown as { sendCommand(cmd: { name: string }): unknown };
     const sent: string[] = [];
     const original = spied.sendCommand.bind(spied);
@@ -136,13 +140,16 @@ describe('publish lookup', () => {
       return original(cmd);
     };
     try {
-      assert.deepEqual(await ask('k1'), { fresh: true, nodes: ['a'] });
+      assert.deepEqual(await ask('k1'), { fresh: true, nodes: ['a'], seq: 2 });
       assert.deepEqual(sent, ['evalsha']);
+      // One round trip per published event, also without an idempotency key.
+      assert.deepEqual(await ask(null), { fresh: true, nodes: ['a'], seq: 3 });
+      assert.deepEqual(sent, ['evalsha', 'evalsha']);
     } finally {
       spied.sendCommand = original;
     }
-    assert.deepEqual(await ask('k1'), { fresh: false, nodes: [] });
-    assert.deepEqual(await ask(null), { fresh: true, nodes: ['a'] });
+    assert.deepEqual(await ask('k1'), { fresh: false, nodes: [], seq: null });
+    assert.deepEqual(await ask(null), { fresh: true, nodes: ['a'], seq: 4 });
     await waitFor('the key to expire', async () => (await ask('k1')).fresh, 5000);
   });
 });
@@ -286,7 +293,7 @@ describe('redis down', () => {
     assert.ok(Date.now() - t0 < 3000, `a command took ${Date.now() - t0} ms to fail`);
     // The adapters name the outage; nothing outside them needs to know ioredis' errors.
     const unavailable = (e: unknown) => e instanceof BackendUnavailableError;
-    await assert.rejects(lookup.lookup({ user: user(), dedupeKey: 'k', dedupeTtlMs: 1000 }), unavailable);
+    await assert.rejects(lookup.lookup(publishRequest(user(), 'k', 1000)), unavailable);
     await assert.rejects(sessions.get('s'), unavailable);
     await assert.rejects(reg.countFor(user()), unavailable);
     await assert.rejects(b.sendToNode('b', ended('x')), unavailable);

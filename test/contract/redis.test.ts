@@ -4,6 +4,7 @@ import { RedisKeys } from '../../src/adapters/redis/keys.js';
 import { parseRedisUrl, redactRedisUrl } from '../../src/adapters/redis/redis-url.js';
 import { startRedis, type RedisServer } from '../helpers/redis-servers.js';
 import { portContract, redisSubjects } from './ports.contract.js';
+import { eventLogContract, redisEventLogSubjects } from './event-log.contract.js';
 
 let server: RedisServer | undefined;
 after(() => server?.stop());
@@ -11,6 +12,11 @@ after(() => server?.stop());
 portContract('redis standalone', async () => {
   server = await startRedis();
   return redisSubjects(server.url, 'std');
+});
+
+eventLogContract('redis standalone', async () => {
+  server ??= await startRedis();
+  return redisEventLogSubjects(server.url, 'std');
 });
 
 describe('tidings.redis.url parsing', () => {
@@ -54,7 +60,7 @@ describe('key layout', () => {
   it('keeps every key of one user, and of one node, in one hash-tag slot', () => {
     const k = new RedisKeys('tidings:');
     const tag = (key: string) => /\{([^}]*)\}/.exec(key)?.[1];
-    assert.deepEqual(new Set([k.userConnections('3@1'), k.userNodes('3@1'), k.userDedupe('3@1', 'x')].map(tag)), new Set(['u:3@1']));
+    assert.deepEqual(new Set([k.userConnections('3@1'), k.userNodes('3@1'), k.userDedupe('3@1', 'x'), k.userHistory('3@1'), k.userHistoryMeta('3@1')].map(tag)), new Set(['u:3@1']));
     assert.deepEqual(new Set([k.nodeAlive('n1'), k.nodeUsers('n1'), k.nodeReapLock('n1'), k.nodeInbox('n1')].map(tag)), new Set(['n:n1']));
     assert.ok(k.session('abc').startsWith('tidings:'));
     assert.throws(() => new RedisKeys('bad{'), /must not contain/);

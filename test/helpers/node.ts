@@ -98,11 +98,12 @@ export interface PlainWs {
 }
 
 /** A plain WebSocket at /websockets/<path>; rejects with `{status, body}` when refused before the upgrade. */
-export function connectPlainWs(url: string, l: Login | null, opts: { path?: string; connection?: string; origin?: string; cookie?: string | null; session?: string | null } = {}): Promise<PlainWs> {
+export function connectPlainWs(url: string, l: Login | null, opts: { path?: string; connection?: string; origin?: string; cookie?: string | null; session?: string | null; since?: string } = {}): Promise<PlainWs> {
   const q = new URLSearchParams();
   const session = opts.session === undefined ? l?.session : opts.session;
   if (session) q.set('session', session);
   if (opts.connection) q.set('connection', opts.connection);
+  if (opts.since !== undefined) q.set('since', opts.since);
   const headers: Record<string, string> = {};
   const cookie = opts.cookie === undefined ? l?.cookie : opts.cookie;
   if (cookie) headers.cookie = cookie;

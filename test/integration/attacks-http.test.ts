@@ -91,7 +91,7 @@ describe('publish: reserved names and deep data are 400, and cost no other event
   });
   after(() => n.stop());
 
-  it('each of Socket.IO\'s reserved names is 400 TIDINGS_RESERVED_EVENT, alone and in a batch; the user\'s plain WebSocket still gets the next event', async () => {
+  it('each of Socket.IO\'s reserved names, and tidings:not-recovered, is 400 TIDINGS_RESERVED_EVENT, alone and in a batch; the user\'s plain WebSocket still gets the next event', async () => {
     const l = await login(n.url, 'alice@example.com', 'alice-pw');
     const c = await connectPlainWs(n.url, l, {});
     try {
@@ -102,6 +102,12 @@ describe('publish: reserved names and deep data are 400, and cost no other event
         const batch = await post(n.url, [{ context: 1, user: 3, event: 'fine', data: 0 }, { context: 1, user: 4, event, data: 1 }]);
         assert.deepEqual([batch.status, batch.json.error.code, batch.json.error.details.index], [400, 'TIDINGS_RESERVED_EVENT', 1], event);
       }
+      // tidings' own answer to a resume that cannot be replayed: a publisher must not fake it.
+      const ours = await post(n.url, { context: 1, user: 3, event: 'tidings:not-recovered', data: { reason: 'trimmed' } });
+      assert.deepEqual([ours.status, ours.json.error.code], [400, 'TIDINGS_RESERVED_EVENT']);
+      assert.match(ours.json.error.message, /'tidings:not-recovered' is reserved by tidings/);
+      const oursInBatch = await post(n.url, [{ context: 1, user: 3, event: 'fine', data: 0 }, { context: 1, user: 3, event: 'tidings:not-recovered' }]);
+      assert.deepEqual([oursInBatch.status, oursInBatch.json.error.code, oursInBatch.json.error.details.index], [400, 'TIDINGS_RESERVED_EVENT', 1]);
       assert.equal((await push(n.url, { context: 1, user: 3, event: 'after', data: 'ok' })).status, 202);
       await waitFor('the event after the refusals', () => c.frames.length >= 1);
       // Nothing of a refused batch went out: the first frame is the later event.

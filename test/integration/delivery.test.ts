@@ -24,9 +24,10 @@ describe('login → connect → push → receive', () => {
       const got = collect(s, 'ox:mail:new');
       const r = await push(n.url, { context: 1, user: 3, event: 'ox:mail:new', data: { folder: 'INBOX', id: '7' } });
       assert.equal(r.status, 202);
-      assert.match(r.json.id, /^\d+-\d+-/);
+      assert.match(r.json.id, /^e[0-9a-z]+-\d+$/);
       await waitFor('the event', () => got.length === 1);
-      assert.deepEqual(got[0], [{ folder: 'INBOX', id: '7' }]);
+      // The offset is the last argument (README, "Resume").
+      assert.deepEqual(got[0], [{ folder: 'INBOX', id: '7' }, r.json.id]);
     });
   }
 
@@ -36,9 +37,9 @@ describe('login → connect → push → receive', () => {
     open.push(s);
     await waitFor('the upgrade to websocket', () => s.io.engine.transport.name === 'websocket');
     const got = collect(s, 'hello');
-    await push(n.url, { context: 1, user: 3, event: 'hello', args: [1, 'two'] });
+    const r = await push(n.url, { context: 1, user: 3, event: 'hello', args: [1, 'two'] });
     await waitFor('the event', () => got.length === 1);
-    assert.deepEqual(got[0], [1, 'two']);
+    assert.deepEqual(got[0], [1, 'two', r.json.id]);
   });
 
   it('a plain WebSocket gets one JSON text frame per event, with name, args, namespace and id', async () => {

@@ -88,7 +88,7 @@ describe('CLI', () => {
       const ws = await connectPlainWs(p.url, l, {});
       const r = await run(process.execPath, [BIN, 'push', '--config', cfg.dir, '--url', p.url, '--context', '1', '--user', '3', 'ox:mail:new', '{"subject":"from the CLI"}']);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^published \d+-\d+-/);
+      assert.match(r.stdout, /^published e[0-9a-z]+-\d+$/m);
       await waitFor('the event', () => ws.frames.length === 1);
       assert.deepEqual(ws.frames[0].args, [{ subject: 'from the CLI' }]);
       const bad = await run(process.execPath, [BIN, 'push', '--config', cfg.dir, '--url', p.url, '--context', '1', '--user', '3', 'e', '{nope']);

@@ -37,7 +37,11 @@ class Feed {
   #markers = 0;
 
   constructor(readonly socket: Socket, readonly url: string, readonly user: { user: number; context: number }) {
-    socket.onAny((name: string, ...args: unknown[]) => this.events.push({ name, args }));
+    // Every event's last argument is its offset (README, "Resume").
+    socket.onAny((name: string, ...args: unknown[]) => {
+      assert.match(String(args.at(-1)), /^e[0-9a-z]+-\d+$/);
+      this.events.push({ name, args: args.slice(0, -1) });
+    });
   }
 
   async waitForMail(id: string, timeoutMs = 10_000): Promise<void> {

@@ -165,7 +165,7 @@ describe('the WebSocket switch (com.openexchange.websockets.enabled) at every up
         const r = await push(n.url, { context: IDS[who].context, user: IDS[who].user, event: 'marker', data: { n: 1 } });
         assert.equal(r.status, 202);
         await waitFor('the marker event over polling', () => got.length === 1);
-        assert.deepEqual(got[0], [{ n: 1 }]);
+        assert.deepEqual(got[0], [{ n: 1 }, r.json.id]);
         assert.equal(c.socket.io.engine.transport.name, 'polling');
         assert.ok(!c.engineEvents.includes('upgrade'), c.engineEvents.join(','));
         // Still on polling for the next event too.

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { adminSet, adminUnset, startCluster, type Cluster } from '../cluster/fixture.js';
 import { ADMIN_TOKEN } from '../helpers/config-dir.js';
 import { httpFrom } from '../helpers/http-from.js';
+import { openSse, poll } from '../helpers/history-clients.js';
 import { collect, connectPlainWs, connectSocketIo, push, type Login } from '../helpers/node.js';
 import { startProxy, type ProxyKind, type RunningProxy } from '../helpers/proxies.js';
 import { startRedis, type RedisServer } from '../helpers/redis-servers.js';
@@ -47,6 +48,22 @@ function tryUpgrade(url: string, l: Login, o: { localAddress?: string; headers?:
   });
 }
 
+/** A Socket.IO event's arguments without the last one, its offset (README, "Resume"), which must be there. */
+function withoutOffset(args: unknown[]): unknown[] {
+  assert.match(String(args[args.length - 1]), /^e[0-9a-z]+-\d+$/);
+  return args.slice(0, -1);
+}
+
+/** Held long-polls or SSE streams open on the cluster's nodes right now, by their connection gauge. */
+async function heldOn(cluster: Cluster, transport: 'longpoll' | 'sse'): Promise<number> {
+  let n = 0;
+  for (const url of cluster.urls) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    n += Number(new RegExp(`^tidings_connections\\{transport="${transport}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  }
+  return n;
+}
+
 describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () => {
   let redis: RedisServer | undefined;
   let cluster: Cluster | undefined;
@@ -61,6 +78,8 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
       'tidings.websocket.pingIntervalMs': 1000,
       'tidings.socketio.pingIntervalMs': 1000,
       'tidings.socketio.pingTimeoutMs': 1000,
+      'tidings.sse.heartbeatMs': 1000,
+      'tidings.longpoll.holdSeconds': 2,
       'com.openexchange.websockets.grizzly.remote.delayDuration': 0,
     }, 'px');
     const upstreams = cluster.urls.map((u) => new URL(u).host);
@@ -115,7 +134,7 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
           for (let i = 0; i < 3; i++) assert.equal((await push(backend(), event('sio', i))).status, 202);
           await push(backend(), event('marker', 0));
           await waitFor('the marker', () => marks.length === 1, 5000);
-          assert.deepEqual(got, [[0], [1], [2]]);
+          assert.deepEqual(got.map(withoutOffset), [[0], [1], [2]]);
           assert.equal(s.io.engine.transport.name, 'websocket');
         } finally {
           s.close();
@@ -129,7 +148,7 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
         for (let i = 0; i < n; i++) assert.equal((await push(backend(), event('ev', i))).status, 202);
         await push(backend(), event('marker', 0));
         await waitFor('the marker', () => marks.length === 1, 10_000);
-        assert.deepEqual(got, Array.from({ length: n }, (_, i) => [i]));
+        assert.deepEqual(got.map(withoutOffset), Array.from({ length: n }, (_, i) => [i]));
       }
 
       it('a polling-only Socket.IO client works round robin, without affinity: every event once', async () => {
@@ -188,6 +207,38 @@ describe('three nodes behind the shipped nginx, Apache and HAProxy configs', () 
         assert.equal(await tryUpgrade(proxy(), l, { headers: { origin: proxy() } }), 'open');
         const other = await tryUpgrade(proxy(), l, { headers: { origin: 'https://elsewhere.example' } });
         assert.equal(typeof other === 'object' && other.body.error.code, 'TIDINGS_ORIGIN_FORBIDDEN');
+      });
+
+      it('a long-poll held through the proxy gets an event published meanwhile; an empty one is 304 with its ETag', async () => {
+        const l = await loginFrom(proxy(), user);
+        const p0 = await push(backend(), event('lp-before', 0));
+        const held = poll(proxy(), l, { since: p0.json.id, path: `/${kind}/poll` });
+        // Held on whichever node the proxy chose: that node counts it.
+        await waitFor('the poll to be held on a node', async () => (await heldOn(cluster!, 'longpoll')) >= 1);
+        const p1 = await push(backend(), event('lp', kind));
+        const r = await held;
+        assert.equal(r.status, 200);
+        assert.deepEqual(r.events.map((e) => [e.name, e.args[0], e.id]), [['lp', kind, p1.json.id]]);
+        assert.equal(r.etag, p1.json.id);
+        const empty = await poll(proxy(), l, { ifNoneMatch: `"${p1.json.id}"`, path: `/${kind}/poll` });
+        assert.deepEqual([empty.status, empty.etag], [304, p1.json.id]);
+      });
+
+      it('SSE through the proxy is not buffered: the first event arrives before a second is published', async () => {
+        const l = await loginFrom(proxy(), user);
+        const sse = await openSse(proxy(), l, { path: `/${kind}/sse` });
+        try {
+          assert.equal(sse.status, 200);
+          assert.match(sse.headers.get('content-type') ?? '', /^text\/event-stream/);
+          const p1 = await push(backend(), event('sse', 1));
+          // Nothing else is sent meanwhile: a buffering proxy would hold this one back.
+          await waitFor('the first event through the proxy', () => sse.messages.some((m) => m.id === p1.json.id), 5000);
+          const p2 = await push(backend(), event('sse', 2));
+          await waitFor('the second event', () => sse.messages.some((m) => m.id === p2.json.id), 5000);
+          assert.deepEqual(sse.messages.map((m) => [m.id, m.data.args[0]]), [[p1.json.id, 1], [p2.json.id, 2]]);
+        } finally {
+          sse.close();
+        }
       });
 
       it(`an idle plain WebSocket outlives the proxy's ${IDLE_S} s idle timeout and still gets the next event`, async () => {

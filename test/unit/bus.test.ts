@@ -70,7 +70,7 @@ describe('Publisher.receive', () => {
     hub.add(conn('a', '3@1'));
     hub.add(conn('b', '4@1'));
     const publisher = new Publisher({
-      nodeId: 'n', hub, lookup: new MemoryPublishLookup(), fallbackDedupe: new DedupeWindow(), remote: { offer: () => undefined },
+      nodeId: 'n', hub, lookup: new MemoryPublishLookup(), historyLimits: () => ({ size: 100, ttlMs: 600_000 }), backendUp: () => true, fallbackDedupe: new DedupeWindow(), remote: { offer: () => undefined },
       dedupeTtlMs: () => 1000, metrics: new Metrics(), log: pino({ level: 'silent' }),
     });
     return { got, publisher };

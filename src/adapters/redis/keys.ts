@@ -14,6 +14,8 @@ import type { UserKey } from '../../domain/types.js';
  *   P {u:<user>}:c             hash    connectionId → ConnectionEntry JSON
  *   P {u:<user>}:n             hash    nodeId → number of the user's connections on that node
  *   P {u:<user>}:d:<key>       string  idempotency key, checked by the publish lookup with the nodes (one round trip)
+ *   P {u:<user>}:h             stream  the user's event log: id `<ms>-<seq>`, fields b (body), p (path filter), s (source token)
+ *   P {u:<user>}:hm            hash    the log's record: e (epoch), s (last seq), t (last append ms)
  *   P nodes                    zset    nodeId → epoch ms of its last heartbeat (membership index)
  *   P {n:<node>}:alive         string  liveness (PX livenessTtlMs), value = node stats JSON
  *   P {n:<node>}:users         set     users this node holds connections of (for reaping a dead node)
@@ -79,5 +81,13 @@ export class RedisKeys {
 
   broadcastChannel(): string {
     return `${this.prefix}bus`;
+  }
+
+  userHistory(user: UserKey): string {
+    return `${this.prefix}{u:${user}}:h`;
+  }
+
+  userHistoryMeta(user: UserKey): string {
+    return `${this.prefix}{u:${user}}:hm`;
   }
 }

@@ -8,6 +8,7 @@ import { isLocalAdminRequest } from '../admin-socket.js';
 import { bearerOf, secretMatches } from '../bearer.js';
 import { deeperThan, id, objectBody, reqStr, str } from '../validate.js';
 import { userKey } from '../../domain/types.js';
+import { NOT_RECOVERED } from '../../history/resume-wire.js';
 
 /** Most events one batch request may carry. */
 export const MAX_BATCH = 1000;
@@ -17,6 +18,12 @@ export const MAX_BATCH = 1000;
  * throws inside socket.io (README, "An event's fields").
  */
 export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
+
+/**
+ * Names tidings itself sends on every transport: a published `tidings:not-recovered` would tell a
+ * resuming client that it missed events, and make the webmail reload for nothing (README, "Resume").
+ */
+export const TIDINGS_EVENTS: ReadonlySet<string> = new Set([NOT_RECOVERED]);
 
 /**
  * POST /api/push: one event as a JSON object → 202 `{id, duplicate}`; or a JSON array of such
@@ -83,6 +90,7 @@ function publication(body: unknown, config: ConfigService): Publication {
   const userId = id(b, 'user');
   const name = reqStr(b, 'event', 256);
   if (RESERVED_EVENTS.has(name)) throw new TidingsError('TIDINGS_RESERVED_EVENT', `'${name}' is reserved by Socket.IO and cannot be published; choose another event name`, { event: name });
+  if (TIDINGS_EVENTS.has(name)) throw new TidingsError('TIDINGS_RESERVED_EVENT', `'${name}' is reserved by tidings (its answer to a client whose missed events cannot be replayed) and cannot be published; choose another event name`, { event: name });
   if (b.args !== undefined && !Array.isArray(b.args)) throw new TidingsError('TIDINGS_VALIDATION', "'args' must be an array");
   // `data` is the event's single argument; `args` gives several positional ones.
   const args = Array.isArray(b.args) ? b.args : b.data === undefined ? [] : [b.data];
