@@ -91,7 +91,7 @@ describe('publish: reserved names and deep data are 400, and cost no other event
   });
   after(() => n.stop());
 
-  it('each of Socket.IO\'s reserved names, and tidings:not-recovered, is 400 TIDINGS_RESERVED_EVENT, alone and in a batch; the user\'s plain WebSocket still gets the next event', async () => {
+  it('each of Socket.IO\'s reserved names, and tidings:not-recovered, (and session:invalid, server:restart) is 400 TIDINGS_RESERVED_EVENT, alone and in a batch; the user\'s plain WebSocket still gets the next event', async () => {
     const l = await login(n.url, 'alice@example.com', 'alice-pw');
     const c = await connectPlainWs(n.url, l, {});
     try {
@@ -106,6 +106,11 @@ describe('publish: reserved names and deep data are 400, and cost no other event
       const ours = await post(n.url, { context: 1, user: 3, event: 'tidings:not-recovered', data: { reason: 'trimmed' } });
       assert.deepEqual([ours.status, ours.json.error.code], [400, 'TIDINGS_RESERVED_EVENT']);
       assert.match(ours.json.error.message, /'tidings:not-recovered' is reserved by tidings/);
+      for (const event of ['session:invalid', 'server:restart']) {
+        const own = await post(n.url, { context: 1, user: 3, event, data: {} });
+        assert.deepEqual([own.status, own.json.error.code], [400, 'TIDINGS_RESERVED_EVENT'], event);
+        assert.match(own.json.error.message, new RegExp(`'${event}' is reserved by tidings`));
+      }
       const oursInBatch = await post(n.url, [{ context: 1, user: 3, event: 'fine', data: 0 }, { context: 1, user: 3, event: 'tidings:not-recovered' }]);
       assert.deepEqual([oursInBatch.status, oursInBatch.json.error.code, oursInBatch.json.error.details.index], [400, 'TIDINGS_RESERVED_EVENT', 1]);
       assert.equal((await push(n.url, { context: 1, user: 3, event: 'after', data: 'ok' })).status, 202);

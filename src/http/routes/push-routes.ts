@@ -20,10 +20,11 @@ export const MAX_BATCH = 1000;
 export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 
 /**
- * Names tidings itself sends on every transport: a published `tidings:not-recovered` would tell a
- * resuming client that it missed events, and make the webmail reload for nothing (README, "Resume").
+ * Names tidings itself sends: a published `tidings:not-recovered` would tell a resuming client that
+ * it missed events (the webmail reloads for nothing, README "Resume"), a `session:invalid` would sign
+ * it out, a `server:restart` would make it reconnect.
  */
-export const TIDINGS_EVENTS: ReadonlySet<string> = new Set([NOT_RECOVERED]);
+export const TIDINGS_EVENTS: ReadonlySet<string> = new Set([NOT_RECOVERED, 'session:invalid', 'server:restart']);
 
 /**
  * POST /api/push: one event as a JSON object → 202 `{id, duplicate}`; or a JSON array of such
@@ -90,7 +91,7 @@ function publication(body: unknown, config: ConfigService): Publication {
   const userId = id(b, 'user');
   const name = reqStr(b, 'event', 256);
   if (RESERVED_EVENTS.has(name)) throw new TidingsError('TIDINGS_RESERVED_EVENT', `'${name}' is reserved by Socket.IO and cannot be published; choose another event name`, { event: name });
-  if (TIDINGS_EVENTS.has(name)) throw new TidingsError('TIDINGS_RESERVED_EVENT', `'${name}' is reserved by tidings (its answer to a client whose missed events cannot be replayed) and cannot be published; choose another event name`, { event: name });
+  if (TIDINGS_EVENTS.has(name)) throw new TidingsError('TIDINGS_RESERVED_EVENT', `'${name}' is reserved by tidings (it sends it itself: not recovered, session ended, node restarting) and cannot be published; choose another event name`, { event: name });
   if (b.args !== undefined && !Array.isArray(b.args)) throw new TidingsError('TIDINGS_VALIDATION', "'args' must be an array");
   // `data` is the event's single argument; `args` gives several positional ones.
   const args = Array.isArray(b.args) ? b.args : b.data === undefined ? [] : [b.data];
