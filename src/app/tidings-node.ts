@@ -152,6 +152,7 @@ export class TidingsNode {
       members: new MemberUrls(() => this.backends.registry.members()),
       proxies: () => trustedProxies(settings()['tidings.http.trustedProxies']),
       holdLimitMs: s['tidings.socketio.pingIntervalMs'] + s['tidings.socketio.pingTimeoutMs'] + 10_000,
+      relayed: () => this.metrics.relayedPolls.inc(),
       log: this.log.child({ component: 'poll-relay' }),
     });
     this.#plainWs = new PlainWsEndpoint({ gate, hub: this.hub, registry: this.backends.registry, log: sockLog, metrics: this.metrics, maxPayload: s['tidings.http.maxBodyBytes'], maxQueuedBytes, pingIntervalMs: s['tidings.websocket.pingIntervalMs'], feeds });

@@ -24,13 +24,13 @@ interface Fix {
 const FIX = {
   reach: {
     nginx: 'proxy_pass every path to the nodes (location / { proxy_pass http://tidings; })',
-    apache: 'ProxyPass / http://tidings-nodes/ (mod_proxy, mod_proxy_http)',
+    apache: 'ProxyPass "/" "balancer://tidings/" with a BalancerMember per node (mod_proxy, mod_proxy_http, mod_proxy_balancer)',
     haproxy: 'a frontend whose default_backend lists the nodes, in mode http',
   },
   upgrade: {
-    nginx: 'proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade; (with map $http_upgrade $connection_upgrade { default upgrade; \'\' close; })',
-    apache: 'ProxyPass / http://tidings-nodes/ upgrade=websocket (2.4.47+), or mod_proxy_wstunnel for /websockets/ and /socket.io/',
-    haproxy: 'mode http passes WebSocket upgrades by itself; do not set "option httpclose"; add "timeout tunnel 1h"',
+    nginx: 'proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade; (with map $http_upgrade $connection_upgrade { default upgrade; \'\' \'\'; })',
+    apache: 'upgrade=websocket on every BalancerMember (2.4.47+), or mod_proxy_wstunnel for /websockets/ and /socket.io/',
+    haproxy: 'mode http passes WebSocket upgrades by itself; do not set "option httpclose"; add "timeout tunnel 75s"',
   },
   buffering: {
     nginx: 'proxy_buffering off; (and no proxy_cache, no gzip for text/event-stream) for /api/push/events, /api/push/poll and /socket.io/',
@@ -39,8 +39,8 @@ const FIX = {
   },
   idle: {
     nginx: 'proxy_read_timeout 75s; proxy_send_timeout 75s; (above tidings.longpoll.holdSeconds, 40 s, and the Socket.IO ping, 25 s)',
-    apache: 'ProxyTimeout 75 (or timeout=75 on the ProxyPass)',
-    haproxy: 'timeout server 75s, timeout client 75s, and timeout tunnel 1h for WebSockets',
+    apache: 'ProxyTimeout 75 and Timeout 75',
+    haproxy: 'timeout server 75s, timeout client 75s, timeout tunnel 75s (upgraded connections)',
   },
   host: {
     nginx: 'proxy_set_header Host $http_host; (the browser\'s Host: tidings checks the Origin against it)',
@@ -104,8 +104,9 @@ export async function runDiag(base: string, o: DiagOptions): Promise<number> {
   o.print(`info  tidings sees client IP ${echo.clientIp} (TCP peer ${echo.peer}), Host ${echo.host ?? '(none)'}, X-Forwarded-For ${fwdFor ?? '(none)'}, X-Forwarded-Proto ${echo.headers['x-forwarded-proto'] ?? '(none)'}, X-Forwarded-Host ${echo.headers['x-forwarded-host'] ?? '(none)'}`);
   if (arrivedHost !== url.host) fail(`the Host that arrives (${arrivedHost ?? 'none'}) is not the one asked for (${url.host}): browsers' sockets would be refused with TIDINGS_ORIGIN_FORBIDDEN`, FIX.host);
   else ok(`Host ${url.host} arrives`);
-  // A Host other than the one asked for was rewritten on the way: something stands in front.
-  const proxied = fwdFor !== null || echo.headers.via !== null || echo.headers.forwarded !== null || echo.headers['x-real-ip'] !== null || arrivedHost !== url.host;
+  // Any forwarding header, or a Host other than the one asked for, says that something stands in front
+  // (HAProxy without `option forwardfor` keeps the Host but may still set X-Forwarded-Proto).
+  const proxied = fwdFor !== null || arrivedHost !== url.host || ['via', 'forwarded', 'x-real-ip', 'x-forwarded-proto', 'x-forwarded-host'].some((h) => echo.headers[h] !== null);
   if (!proxied) note('no X-Forwarded-For, Forwarded or Via arrived: either nothing stands in front of this node, or the proxy does not say whom it forwards for');
   else if (fwdFor === null) fail('the proxy does not send X-Forwarded-For: tidings cannot know the client IP', FIX.forwardedFor);
   else if (!echo.peerTrusted) fail(`X-Forwarded-For arrives, but tidings does not trust the proxy (${echo.peer}): it takes the proxy's address for the client's`, FIX.trust);

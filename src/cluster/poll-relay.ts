@@ -20,6 +20,8 @@ export interface PollRelayOptions {
   readonly proxies: () => TrustedProxies;
   /** The longest an owner may hold a polling request (Socket.IO ping interval + timeout, plus slack). */
   readonly holdLimitMs: number;
+  /** Called for each polling request sent on to its owner (tidings_relayed_polls_total). */
+  readonly relayed: () => void;
   readonly log: Logger;
 }
 
@@ -56,6 +58,7 @@ export class PollRelay {
     try {
       const target = await this.#route(req, false);
       if (!target) return false;
+      this.#o.relayed();
       this.#relayRequest(req, res, target);
     } catch (e) {
       refuseRequest(res, asTidingsError(e));

@@ -81,6 +81,24 @@ describe('polling requests relayed to the node that owns the Engine.IO session',
     assert.equal(got.split('42["relayed"').length - 1, 1);
   });
 
+  it('tidings_relayed_polls_total counts each polling request a node relays, on that node only', async () => {
+    const [u1, u2] = cluster!.urls;
+    const relayedOn = async (url: string) => {
+      const r = await httpFrom(`${url}/metrics`);
+      assert.equal(r.status, 200);
+      return Number(/^tidings_relayed_polls_total (\d+)$/m.exec(r.text)?.[1] ?? NaN);
+    };
+    const l = await loginFrom(u1, VICTIM);
+    const sid = await handshake(u1, l);
+    const [before1, before2] = [await relayedOn(u1), await relayedOn(u2)];
+    assert.equal((await poll(u2, l, { sid, body: '40' })).text, 'ok');
+    assert.match((await poll(u2, l, { sid })).text, /^40/);
+    // Served by its owner directly: not a relay.
+    assert.equal((await poll(u1, l, { sid, body: '3' })).status, 200);
+    assert.equal(await relayedOn(u2), before2 + 2);
+    assert.equal(await relayedOn(u1), before1);
+  });
+
   it('the WebSocket upgrade of a session made on node 1, sent to node 2, is tunnelled to node 1 and carries events', async () => {
     const [u1, u2] = cluster!.urls;
     const l = await loginFrom(u1, VICTIM);

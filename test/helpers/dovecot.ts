@@ -43,6 +43,8 @@ export interface Dovecot {
   setPushMetadata(login: string, password: string, value: string | null): Promise<void>;
   /** LMTP delivery; resolves after the 250 for every recipient, rejects with the server's reply otherwise. */
   deliver(opts: LmtpDelivery): Promise<void>;
+  /** Delivery by `dovecot-lda -d LOGIN` (an MTA's local delivery agent), the message on stdin; rejects with its exit code and output. */
+  deliverLda(opts: { from: string; to: string; rawMessage: string }): Promise<void>;
   /** The instance's log (dovecot.log, plus anything the master printed); still available after stop(). */
   log(): Promise<string>;
   /** SIGTERM to the master, wait for it to exit, remove the temp dir. Safe to call twice. */
@@ -158,6 +160,20 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+export const DOVECOT_LDA_BIN = '/usr/lib/dovecot/dovecot-lda';
+
+function ldaDeliver(conf: string, d: { from: string; to: string; rawMessage: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(DOVECOT_LDA_BIN, ['-c', conf, '-d', d.to, '-f', d.from], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    c.stdout.on('data', (b: Buffer) => (output += b.toString('utf8')));
+    c.stderr.on('data', (b: Buffer) => (output += b.toString('utf8')));
+    c.once('error', reject);
+    c.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`dovecot-lda -d ${d.to} exited with ${code}: ${output}`))));
+    c.stdin.end(d.rawMessage.replace(/\r?\n/g, '\n'));
+  });
+}
+
 async function readIfExists(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
@@ -235,6 +251,7 @@ async function startOnce(o: DovecotOptions): Promise<Dovecot | { clash: true }> 
         }
       },
       deliver: (d) => lmtpDeliver(lmtpPort, d),
+      deliverLda: (d) => ldaDeliver(conf, d),
       log,
       stop() {
         stopping ??= (async () => {

@@ -160,3 +160,20 @@ export async function startProxy(kind: ProxyKind, o: ProxyOptions): Promise<Runn
   }
   return { kind, url, config, output, stop };
 }
+
+/**
+ * An `edit` for ProxyOptions: the shipped file without every line that contains one of `needles`
+ * (a deliberate breakage, e.g. no Upgrade header). Each needle must hit, so a shipped file that
+ * changed shape fails the test rather than silently testing an unbroken config.
+ */
+export function withoutLines(...needles: string[]): (text: string) => string {
+  return (text) => {
+    let lines = text.split('\n');
+    for (const n of needles) {
+      const kept = lines.filter((l) => !l.includes(n));
+      if (kept.length === lines.length) throw new Error(`the shipped config has no line with ${JSON.stringify(n)} to remove`);
+      lines = kept;
+    }
+    return lines.join('\n');
+  };
+}

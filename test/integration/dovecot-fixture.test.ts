@@ -123,6 +123,16 @@ for (const userFromMetadata of [false, true]) {
       assert.equal(capture.requests.length, 2);
     });
 
+    it('a delivery by dovecot-lda is pushed too (the README\'s protocol lda block)', async () => {
+      await dovecot.deliverLda({ from: 'sender@example.net', to: 'alice@example.com', rawMessage: message(4) });
+      const req = await waitFor('the PUT of the LDA delivery', () => capture.requests[2], 5_000);
+      const body = JSON.parse(req.body) as Record<string, unknown>;
+      assert.equal(body.user, userFromMetadata ? '3@1' : 'alice@example.com');
+      assert.equal(body['imap-uid'], 3);
+      assert.equal(body.subject, 'Fixture mail 4\n  folded on');
+      assert.equal(capture.requests.length, 3);
+    });
+
     it('rejects a delivery to an unknown user with the server reply', async () => {
       await assert.rejects(
         dovecot.deliver({ from: 'sender@example.net', to: 'nobody@example.com', rawMessage: message(3) }),

@@ -157,7 +157,7 @@ describe('the README tour, literally', () => {
   it('the operator commands work without a token; config set warns that in-memory values end with the node', async () => {
     const r = await runBlock(sub(sh[4].text), clone);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /asked node \S+; 1 member\(s\)\n {2}\S+ {2}connections=1/);
+    assert.match(r.stdout, /asked node \S+; 1 member\(s\)\n {2}\S+ {2}connections=1 {2}websocket=1 {2}last seen /);
     assert.match(r.stdout, new RegExp(`tidings\\.http\\.port = ${port}\\n {2}from server scope \\(env:TIDINGS_HTTP_PORT\\)`));
     assert.match(r.stdout, /set com\.openexchange\.websockets\.enabled = false for user 3@1/);
     assert.match(r.stderr, /warning: this node runs on the in-memory backends: the value lives only until it restarts/);

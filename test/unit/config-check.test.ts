@@ -90,3 +90,20 @@ it('`tidings config check` prints them all and exits 1; 0 and "valid" for a good
     cfg.remove();
   }
 });
+
+it('the keys added since: a bad trusted-proxy CIDR, a publicUrl that is no origin, a log level typo, each with its line', () => {
+  const cfg = makeConfigDir({ properties: {
+    'tidings.http.trustedProxies': '10.0.0.0/8, 192.168.0.0/33',
+    'tidings.http.publicUrl': 'mail.example.com',
+    'tidings.log.level': 'infoo',
+  } });
+  try {
+    const lines = checkConfig(cfg.dir, {}).map((e) => e.message);
+    assert.equal(lines.length, 3, lines.join('\n'));
+    assert.match(lines[0], /^tidings\.properties:\d+: tidings\.http\.trustedProxies: .*192\.168\.0\.0\/33/);
+    assert.match(lines[1], /^tidings\.properties:\d+: tidings\.http\.publicUrl: .*mail\.example\.com/);
+    assert.match(lines[2], /^tidings\.properties:\d+: tidings\.log\.level: .*infoo/);
+  } finally {
+    cfg.remove();
+  }
+});
