@@ -87,7 +87,7 @@ async function main(): Promise<void> {
           feed.attach(out);
         }
         epochs.push((feed.position() ?? 'e0-0').split('-')[0]);
-        const conn: LocalConnection = { id: `c${u}`, user: `${u}@1`, sessionId: 's', sessionExpiresAt: 0, path: '/p', transport: 'plain-websocket', send: wrapped ? (e, j) => feed.push(e, j) : () => void sink++, close: () => undefined };
+        const conn: LocalConnection = { id: `c${u}`, user: `${u}@1`, sessionId: 's', sessionExpiresAt: 0, path: '/p', transport: 'plain-websocket', send: wrapped ? (e, j) => feed.push(e, j) : () => void sink++, hold: () => undefined, release: () => undefined, close: () => undefined };
         hub.add(conn);
       }
       const c0 = process.cpuUsage();

@@ -193,7 +193,7 @@ async function startSystem(id: SysId): Promise<Sys> {
       nodes = [];
       for (const i of [1, 2]) {
         const port = await freePort();
-        nodes.push(await startNode(`t-node${i}`, dir, TIDINGS_MAIN, ['serve', '--config', cfg], { TIDINGS_NODE_ID: `bench-node${i}`, TIDINGS_HTTP_PORT: String(port) }, port, '/health/ready', true));
+        nodes.push(await startNode(`t-node${i}`, dir, TIDINGS_MAIN, ['serve', '--config', cfg], { TIDINGS_NODE_ID: `bench-node${i}`, TIDINGS_HTTP_PORT: String(port), TIDINGS_ADMIN_SOCKET: `run/admin-${i}.sock` }, port, '/health/ready', true));
         started.push(nodes[nodes.length - 1]);
       }
     } else if (id === 'R') {

@@ -35,5 +35,12 @@ export interface LocalConnection {
   readonly transport: TransportKind;
   /** `json` is the event's wire JSON `{name,args,namespace,id}`, serialized once for every connection. */
   send(event: PushEvent, json: string): void;
+  /**
+   * Several sends follow (one remote batch for this user): queue them instead of writing each,
+   * until the matching `release()` writes them out together, one socket write where the transport
+   * allows. Pairs nest. The outbound-queue bound still applies to every send in between.
+   */
+  hold(): void;
+  release(): void;
   close(why: CloseReason): void;
 }

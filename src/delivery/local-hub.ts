@@ -2,6 +2,8 @@ import type { PushEvent, UserKey } from '../domain/types.js';
 import type { CloseReason, LocalConnection } from './local-connection.js';
 import { matchesPath } from './path-filter.js';
 
+const noRelease = (): void => undefined;
+
 /** Told of every connection that joins or leaves the hub (the session expiry watch), and of a send that threw. */
 export interface HubObserver {
   added(c: LocalConnection): void;
@@ -79,6 +81,20 @@ export class LocalHub {
       }
     }
     return n;
+  }
+
+  /**
+   * Holds the writes of every connection `user` has now, until the returned function is called:
+   * the events of one remote batch then leave each socket in one write instead of one each.
+   */
+  hold(user: UserKey): () => void {
+    const conns = this.#byUser.get(user);
+    if (!conns) return noRelease;
+    const held = [...conns.values()];
+    for (const c of held) c.hold();
+    return () => {
+      for (const c of held) c.release();
+    };
   }
 
   closeSession(sessionId: string, why: CloseReason): number {

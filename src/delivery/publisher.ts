@@ -94,10 +94,10 @@ export class Publisher {
       nodes = this.#lastNodes.get(user) ?? [];
       this.#log.warn({ user, err: String(e) }, 'registry unreachable: delivered locally, remote delivery to the last known nodes');
     }
-    this.#metrics.published.inc({ source });
+    this.#metrics.countPublished(source);
     const event: PushEvent = { id, name: p.name, args: p.args, namespace: p.namespace };
     const local = this.#hub.deliver(user, event, withId(id, body), p.pathFilter, p.sourceToken);
-    if (local > 0) this.#metrics.deliveredLocal.inc({ origin: 'local' }, local);
+    if (local > 0) this.#metrics.countDelivered('local', local);
     const remoteNodes = nodes.filter((n) => n !== this.#nodeId);
     if (remoteNodes.length > 0) {
       this.#remote.offer({ user, pathFilter: p.pathFilter, targets: remoteNodes, item: { id, body, sourceToken: p.sourceToken } });
@@ -126,16 +126,20 @@ export class Publisher {
     this.#metrics.remoteBatchesIn.inc();
     for (const item of batch) {
       if (!this.#hub.has(item.user)) continue;
+      // Several events for one user: each socket writes them in one go (the loop cannot throw:
+      // every payload has its own catch, so the release is always reached).
+      const release = item.payloads.length > 1 ? this.#hub.hold(item.user) : null;
       for (let i = 0; i < item.payloads.length; i++) {
         const json = item.payloads[i];
         try {
           const event = JSON.parse(json) as PushEvent;
           const n = this.#hub.deliver(item.user, event, json, item.pathFilter, item.sourceTokens[i] ?? null);
-          if (n > 0) this.#metrics.deliveredLocal.inc({ origin: 'remote' }, n);
+          if (n > 0) this.#metrics.countDelivered('remote', n);
         } catch (err) {
           this.#log.warn({ user: item.user, err: String(err) }, 'dropped a remote payload that could not be delivered; the rest of the batch goes on');
         }
       }
+      release?.();
     }
   }
 }

@@ -5,6 +5,7 @@ import { isBackendUnavailable } from '../backend-unavailable.js';
 import { backendUnavailable, TidingsError } from '../errors.js';
 import { drainRest } from './drain-rest.js';
 import { missingHost, type RawHandler } from './dispatcher.js';
+import { lazyChildLogger } from './lazy-request-logger.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -18,6 +19,7 @@ export function buildHttp(opts: { log: Logger; maxBodyBytes: number; headersTime
   const app = Fastify({
     loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: opts.maxBodyBytes,
     // fastify's own 503 while closing has its own body shape; the onRequest hook below answers instead.
     return503OnClosing: false,

@@ -12,6 +12,7 @@ import { ConnectionSlot } from './connection-slot.js';
 import type { HandshakeGate } from './handshake-gate.js';
 import { queryOf, socketPath } from './socket-path.js';
 import { upgradeRefusal } from './upgrade-check.js';
+import { WsWriteHold } from './write-hold.js';
 
 export interface PlainWsEndpointDeps {
   gate: HandshakeGate;
@@ -89,6 +90,8 @@ export class PlainWsEndpoint {
     // head: "from now") before the client sees the upgrade, so nothing it publishes after is missed.
     const feed = this.#d.feeds.open({ user: admission.user.key, path: admission.path, connectionId: admission.connectionId });
     let ws: WebSocket | null = null;
+    /** Set with `ws`: a hold before the upgrade has nothing to hold. */
+    let writes: WsWriteHold | null = null;
     let closedEarly: CloseReason | null = null;
     let dropped = false;
     const conn: LocalConnection = {
@@ -99,6 +102,8 @@ export class PlainWsEndpoint {
       path: admission.path,
       transport: 'plain-websocket',
       send: (event, json) => feed.push(event, json),
+      hold: () => writes?.hold(),
+      release: () => writes?.release(),
       close: (why: CloseReason) => {
         if (!ws) return void (closedEarly = why);
         // Same shape as every other frame, so a client needs one parser; the close code says it too.
@@ -133,6 +138,7 @@ export class PlainWsEndpoint {
     }
     this.#wss.handleUpgrade(req, socket, head, (w: WebSocket) => {
       ws = w;
+      writes = new WsWriteHold(w);
       feed.attach(jsonFrameSink(write));
       this.#d.metrics.connections.inc({ transport: 'plain-websocket' });
       w.on('error', (err) => this.#d.log.debug({ err: String(err) }, 'plain websocket error'));

@@ -18,6 +18,7 @@ import type { Admission, HandshakeGate } from './handshake-gate.js';
 import type { Refusal } from './refusal.js';
 import { queryOf, socketPath } from './socket-path.js';
 import { upgradeRefusal } from './upgrade-check.js';
+import { EngineWriteHold } from './write-hold.js';
 import type { Feeds } from '../history/feeds.js';
 import type { FeedSink, ResumeFeed } from '../history/resume-feed.js';
 import { asConnectError, offsetFromAuth, socketIoSink } from '../history/resume-wire.js';
@@ -241,6 +242,7 @@ export class SocketIoEndpoint {
     const since = offsetFromAuth(socket.handshake.auth);
     const feed = this.#d.feeds.open({ user: a.user.key, path: a.path, connectionId: a.connectionId });
     const backlog = new EngineBacklog(socket.conn as unknown as EngineSocket);
+    const writes = new EngineWriteHold(socket.conn as unknown as EngineSocket);
     const transport = (): TransportKind => (socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling');
     let connected = false;
     let closedEarly: CloseReason | null = null;
@@ -255,6 +257,8 @@ export class SocketIoEndpoint {
         return transport();
       },
       send: (event: PushEvent, json: string) => feed.push(event, json),
+      hold: () => writes.hold(),
+      release: () => writes.release(),
       close: (why: CloseReason) => {
         if (!connected) return void (closedEarly = why);
         if (why === CLOSE.sessionEnded) socket.emit('session:invalid');

@@ -65,6 +65,8 @@ describe('Publisher.receive', () => {
         if (e.name === 'disconnect') throw new Error('"disconnect" is a reserved event name');
         got.push(`${id} ${e.name}`);
       },
+      hold: () => undefined,
+      release: () => undefined,
       close: () => undefined,
     });
     hub.add(conn('a', '3@1'));

@@ -5,7 +5,7 @@ import { CLOSE, type LocalConnection } from '../../src/delivery/local-connection
 import type { UserKey } from '../../src/domain/types.js';
 
 function conn(id: string, user: string, sessionId: string, log: string[]): LocalConnection {
-  return { id, user: user as UserKey, sessionId, sessionExpiresAt: 0, path: '/', transport: 'websocket', send: () => log.push(`send ${id}`), close: () => log.push(`close ${id}`) };
+  return { id, user: user as UserKey, sessionId, sessionExpiresAt: 0, path: '/', transport: 'websocket', send: () => log.push(`send ${id}`), hold: () => undefined, release: () => undefined, close: () => log.push(`close ${id}`) };
 }
 
 describe('LocalHub', () => {

@@ -68,6 +68,9 @@ export async function openHeld(d: HeldDeps, req: FastifyRequest, transport: 'lon
     path,
     transport,
     send: (event, json) => feed.push(event, json),
+    // An HTTP answer or stream: nothing to batch at the socket (a poll answers with what is pending).
+    hold: () => undefined,
+    release: () => undefined,
     close: (why) => {
       for (const fn of closers) fn(why);
     },
