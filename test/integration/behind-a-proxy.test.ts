@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { ConfigError } from '../../src/config/config-error.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { makeConfigDir } from '../helpers/config-dir.js';
-import { connectPlainWs, login, push, startNode, type Login, type TestNode } from '../helpers/node.js';
+import { captureLog, connectPlainWs, login, push, startNode, type Login, type TestNode } from '../helpers/node.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** POST /api/login with extra headers (a forwarded address); resolves with the login or the refusal. */
@@ -80,6 +80,24 @@ describe('client IP: X-Forwarded-For only from tidings.http.trustedProxies', () 
       assert.deepEqual(statuses, [401, 401, 429, 429]);
       // another client behind the same proxy is not limited
       assert.equal((await loginWith(n.url, alice, { 'x-forwarded-for': '203.0.113.77' })).status, 200);
+    } finally {
+      await n.stop();
+    }
+  });
+
+  it('the logs name the real client behind the proxy: a failed login, and one refused for too many failures', async () => {
+    const { log, lines } = captureLog('info');
+    const n = await startNode({ log, properties: { 'tidings.http.trustedProxies': '127.0.0.1', 'tidings.login.maxFailuresPerIpLogin': 1 } });
+    try {
+      const forged = { 'x-forwarded-for': '192.0.2.9, 203.0.113.66' };
+      assert.equal((await loginWith(n.url, { login: alice.login, password: 'wrong' }, forged)).status, 401);
+      assert.equal((await loginWith(n.url, { login: alice.login, password: 'wrong' }, forged)).status, 429);
+      const failed = lines.find((l) => l.msg === 'login failed');
+      assert.equal(failed?.ip, '203.0.113.66');
+      assert.equal(failed?.login, alice.login);
+      assert.equal(lines.find((l) => l.msg === 'login refused: too many failed logins')?.ip, '203.0.113.66');
+      // never the password
+      assert.ok(!lines.some((l) => JSON.stringify(l).includes('wrong')));
     } finally {
       await n.stop();
     }

@@ -4,6 +4,7 @@ import type { CredentialCheck } from '../../auth/credential-check.js';
 import type { DeviceCookies } from '../../auth/device-cookies.js';
 import { sameSecret } from '../../auth/constant-time.js';
 import type { Metrics } from '../../metrics.js';
+import { userKey } from '../../domain/types.js';
 import type { LoginLimiter } from '../../auth/login-limiter.js';
 import { readCookie, SECRET_COOKIE, type SessionService } from '../../auth/session-service.js';
 import type { ConfigService } from '../../config/config-service.js';
@@ -42,6 +43,8 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
     const wait = d.limiter.retryAfter(attempt, limits);
     if (wait > 0) {
       d.metrics.loginLimited.inc();
+      // The client IP as tidings.http.trustedProxies lets it be known: what an operator blocks upstream.
+      req.log.warn({ ip, login }, 'login refused: too many failed logins');
       throw rateLimited(wait);
     }
     const user = await d.credentials.check(d.config.directory, login, password);
@@ -51,6 +54,7 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
       d.limiter.recordFailure(attempt, limits);
       d.metrics.loginFailures.inc({ reason: 'bad_credentials' });
       if (ipWait > 0) d.metrics.loginLimited.inc();
+      req.log.info({ ip, login, limited: ipWait > 0 }, 'login failed');
       throw ipWait > 0 ? rateLimited(ipWait) : new TidingsError('TIDINGS_BAD_CREDENTIALS');
     }
     d.limiter.recordSuccess(attempt);
@@ -59,6 +63,7 @@ export function registerSessionRoutes(app: FastifyInstance, d: SessionRouteDeps)
       throw new TidingsError('TIDINGS_USER_DISABLED');
     }
     const session = await d.sessions.create(user, ip);
+    req.log.debug({ ip, user: userKey({ userId: user.id, contextId: user.contextId }) }, 'logged in');
     const maxAge = s['tidings.session.lifetimeSeconds'];
     const cookie = [`${SECRET_COOKIE}=${session.secret}`, 'Path=/', 'HttpOnly', `SameSite=${s['tidings.session.cookieSameSite']}`, `Max-Age=${maxAge}`];
     const secure = s['tidings.session.cookieSecure'] || s['tidings.session.cookieSameSite'] === 'None';
