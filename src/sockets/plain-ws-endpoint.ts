@@ -8,6 +8,7 @@ import { asTidingsError, refuseUpgrade } from '../http/refuse.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
+import { backlogBound } from './backlog-bound.js';
 import { ConnectionSlot } from './connection-slot.js';
 import type { HandshakeGate } from './handshake-gate.js';
 import { queryOf, socketPath } from './socket-path.js';
@@ -93,7 +94,6 @@ export class PlainWsEndpoint {
     /** Set with `ws`: a hold before the upgrade has nothing to hold. */
     let writes: WsWriteHold | null = null;
     let closedEarly: CloseReason | null = null;
-    let dropped = false;
     const conn: LocalConnection = {
       id: admission.connectionId,
       user: admission.user.key,
@@ -112,18 +112,9 @@ export class PlainWsEndpoint {
       },
     };
     // The feed's output, replay and live alike, bounded by the socket's backlog.
+    const tooSlow = backlogBound({ conn, queued: () => ws?.bufferedAmount ?? 0, limit: () => this.#d.maxQueuedBytes(), metrics: this.#d.metrics, log: this.#d.log, beforeClose: () => leave() });
     const write = (json: string): void => {
-      if (dropped || !ws) return;
-      const queued = ws.bufferedAmount;
-      if (queued > this.#d.maxQueuedBytes()) {
-        dropped = true;
-        this.#d.metrics.slowConsumers.inc({ transport: 'plain-websocket' });
-        this.#d.log.warn({ user: admission.user.key, connection: admission.connectionId, transport: 'plain-websocket', queued }, 'closed a slow consumer: too much waiting to be sent');
-        leave();
-        conn.close(CLOSE.slowConsumer);
-        return;
-      }
-      ws.send(json);
+      if (ws && !tooSlow()) ws.send(json);
     };
     const leave = (): void => {
       feed.close();

@@ -10,6 +10,7 @@ import { asTidingsError, refuseRequest, refuseUpgrade } from '../http/refuse.js'
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ConnectionRegistry } from '../ports/connection-registry.js';
+import { backlogBound } from './backlog-bound.js';
 import { ConnectionSlot } from './connection-slot.js';
 import { EngineBacklog } from './engine-backlog.js';
 import { answerErrorsInJson, engineRequestRefusal, fromEngineError } from './engine-errors.js';
@@ -246,7 +247,6 @@ export class SocketIoEndpoint {
     const transport = (): TransportKind => (socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling');
     let connected = false;
     let closedEarly: CloseReason | null = null;
-    let dropped = false;
     const conn: LocalConnection = {
       id: a.connectionId,
       user: a.user.key,
@@ -275,16 +275,7 @@ export class SocketIoEndpoint {
       this.#d.hub.remove(conn);
     };
     /** The backlog bound, checked before every emit of the feed (replay and live alike). */
-    const tooSlow = (): boolean => {
-      if (dropped) return true;
-      const queued = backlog.bytes();
-      if (queued <= this.#d.maxQueuedBytes()) return false;
-      dropped = true;
-      this.#d.metrics.slowConsumers.inc({ transport: transport() });
-      this.#d.log.warn({ user: a.user.key, connection: a.connectionId, transport: transport(), queued }, 'closed a slow consumer: too much waiting to be sent');
-      conn.close(CLOSE.slowConsumer);
-      return true;
-    };
+    const tooSlow = backlogBound({ conn, queued: () => backlog.bytes(), limit: () => this.#d.maxQueuedBytes(), metrics: this.#d.metrics, log: this.#d.log });
     const emit = socketIoSink(socket);
     const sink: FeedSink = {
       event: (event, json) => void (tooSlow() || emit.event(event, json)),
