@@ -121,3 +121,20 @@ export function connectPlainWs(url: string, l: Login | null, opts: { path?: stri
     ws.once('error', (e) => reject(e));
   });
 }
+
+/** A plain WebSocket upgrade: 'open' (then closed) or the refusal's status and JSON body. */
+export function tryUpgrade(url: string, l: Login, o: { localAddress?: string; headers?: Record<string, string>; path?: string } = {}): Promise<'open' | { status: number; body: any }> {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/websockets/${o.path ?? 'ip'}?session=${l.session}`, { headers: { cookie: l.cookie, ...o.headers }, localAddress: o.localAddress });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => {
+      ws.close();
+      resolve('open');
+    });
+    ws.once('unexpected-response', (_q, res) => {
+      let t = '';
+      res.on('data', (c: Buffer) => (t += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(t) }));
+    });
+    ws.once('error', reject);
+  });
+}

@@ -2,11 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
 import { ConfigError } from '../../src/config/config-error.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { makeConfigDir } from '../helpers/config-dir.js';
-import { captureLog, connectPlainWs, login, push, startNode, type Login, type TestNode } from '../helpers/node.js';
+import { captureLog, connectPlainWs, login, push, startNode, tryUpgrade, type Login, type TestNode } from '../helpers/node.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** POST /api/login with extra headers (a forwarded address); resolves with the login or the refusal. */
@@ -18,23 +17,9 @@ async function loginWith(url: string, who: { login: string; password: string }, 
 }
 
 /** A plain WebSocket upgrade with extra headers: 'open' or the refusal's status and error code. */
-function upgrade(url: string, l: Login, headers: Record<string, string>): Promise<'open' | { status: number; code: string; message: string }> {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/websockets/p?session=${l.session}`, { headers: { cookie: l.cookie, ...headers } });
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => {
-      ws.close();
-      resolve('open');
-    });
-    ws.once('unexpected-response', (_q, res) => {
-      let t = '';
-      res.on('data', (c: Buffer) => (t += c));
-      res.on('end', () => {
-        const j = JSON.parse(t);
-        resolve({ status: res.statusCode ?? 0, code: j.error.code, message: j.error.message });
-      });
-    });
-    ws.once('error', reject);
-  });
+async function upgrade(url: string, l: Login, headers: Record<string, string>): Promise<'open' | { status: number; code: string; message: string }> {
+  const r = await tryUpgrade(url, l, { headers, path: 'p' });
+  return r === 'open' ? r : { status: r.status, code: r.body.error.code, message: r.body.error.message };
 }
 
 const alice = { login: 'alice@example.com', password: 'alice-pw' };

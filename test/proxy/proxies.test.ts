@@ -1,11 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
 import { adminSet, adminUnset, startCluster, type Cluster } from '../cluster/fixture.js';
 import { ADMIN_TOKEN } from '../helpers/config-dir.js';
 import { httpFrom } from '../helpers/http-from.js';
 import { openSse, poll } from '../helpers/history-clients.js';
-import { collect, connectPlainWs, connectSocketIo, push, type Login } from '../helpers/node.js';
+import { collect, connectPlainWs, connectSocketIo, push, tryUpgrade, type Login } from '../helpers/node.js';
 import { startProxy, type ProxyKind, type RunningProxy } from '../helpers/proxies.js';
 import { startRedis, type RedisServer } from '../helpers/redis-servers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -31,22 +30,6 @@ async function loginFrom(url: string, who: { login: string; password: string }, 
   return { session: r.json.session, cookie, user: r.json.user, context: r.json.context };
 }
 
-/** A plain WebSocket upgrade: 'open' (then closed) or the refusal's status and JSON body. */
-function tryUpgrade(url: string, l: Login, o: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<'open' | { status: number; body: any }> {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/websockets/ip?session=${l.session}`, { headers: { cookie: l.cookie, ...o.headers }, localAddress: o.localAddress });
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => {
-      ws.close();
-      resolve('open');
-    });
-    ws.once('unexpected-response', (_q, res) => {
-      let t = '';
-      res.on('data', (c: Buffer) => (t += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(t) }));
-    });
-    ws.once('error', reject);
-  });
-}
 
 /** A Socket.IO event's arguments without the last one, its offset (README, "Resume"), which must be there. */
 function withoutOffset(args: unknown[]): unknown[] {
