@@ -10,54 +10,23 @@
  * GET /health answers 200.
  */
 import { createServer } from 'node:http';
+import { baselineHttp } from './baseline-publish.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 const port = Number(process.env.PORT ?? 0);
 const byUser = new Map<string, Set<WebSocket>>();
 
-const readBody = (req: import('node:http').IncomingMessage, done: (text: string) => void): void => {
-  let text = '';
-  req.setEncoding('utf8');
-  req.on('data', (c: string) => (text += c));
-  req.on('end', () => done(text));
-};
-
-const http = createServer((req, res) => {
-  if (req.method === 'POST' && req.url === '/publish') {
-    readBody(req, (text) => {
-      let b: { user?: unknown; event?: unknown; data?: unknown };
-      try {
-        b = JSON.parse(text) as typeof b;
-      } catch {
-        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad json"}');
-        return;
-      }
-      if ((typeof b.user !== 'number' && typeof b.user !== 'string') || typeof b.event !== 'string') {
-        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"user and event are required"}');
-        return;
-      }
-      const set = byUser.get(String(b.user));
-      if (set) {
-        const frame = JSON.stringify({ name: b.event, args: [b.data] });
-        for (const ws of set) ws.send(frame);
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-    return;
-  }
-  if (req.method === 'POST' && req.url === '/noop') {
-    readBody(req, (text) => {
-      JSON.parse(text);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-    return;
-  }
-  if (req.method === 'GET' && req.url === '/health') {
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    return;
-  }
-  res.writeHead(404).end();
-});
+const http = createServer(
+  baselineHttp(
+    (p) => {
+      const set = byUser.get(String(p.user));
+      if (!set) return;
+      const frame = JSON.stringify({ name: p.event, args: [p.data] });
+      for (const ws of set) ws.send(frame);
+    },
+    () => true,
+  ),
+);
 http.keepAliveTimeout = 72_000;
 
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });

@@ -11,6 +11,7 @@
  * connections of the adapter are ready.
  */
 import { createServer } from 'node:http';
+import { baselineHttp } from './baseline-publish.js';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
@@ -23,47 +24,14 @@ const pub = new Redis(redisUrl);
 const sub = pub.duplicate();
 for (const c of [pub, sub]) c.on('error', (e: Error) => console.error(`redis: ${e.message}`));
 
-const http = createServer((req, res) => {
-  if (req.method === 'POST' && req.url === '/publish') {
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (text += c));
-    req.on('end', () => {
-      let b: { user?: unknown; event?: unknown; data?: unknown };
-      try {
-        b = JSON.parse(text) as typeof b;
-      } catch {
-        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"bad json"}');
-        return;
-      }
-      if ((typeof b.user !== 'number' && typeof b.user !== 'string') || typeof b.event !== 'string') {
-        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"user and event are required"}');
-        return;
-      }
-      io.to(`user:${b.user}`).emit(b.event, b.data);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-    return;
-  }
-  if (req.method === 'POST' && req.url === '/noop') {
-    // Reference for the benchmark: parse the body, answer, nothing else.
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (text += c));
-    req.on('end', () => {
-      JSON.parse(text);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-    return;
-  }
-  if (req.method === 'GET' && req.url === '/health') {
-    const ok = pub.status === 'ready' && sub.status === 'ready';
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`{"ok":${ok}}`);
-    return;
-  }
-  if (req.url?.startsWith('/socket.io/')) return; // engine.io's own request listener answers these
-  res.writeHead(404).end();
-});
+const http = createServer(
+  baselineHttp(
+    (p) => void io.to(`user:${p.user}`).emit(p.event, p.data),
+    () => pub.status === 'ready' && sub.status === 'ready',
+    // engine.io's own request listener answers these
+    (url) => url.startsWith('/socket.io/'),
+  ),
+);
 // Like fastify's default (72 s): the publisher's keep-alive sockets must survive pauses between phases.
 http.keepAliveTimeout = 72_000;
 
